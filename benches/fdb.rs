@@ -1,0 +1,2 @@
+//! Benchmarks: fdb.
+fn main() {}

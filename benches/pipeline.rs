@@ -1,0 +1,2 @@
+//! Benchmarks: pipeline.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Benchmarks: wire.
+fn main() {}

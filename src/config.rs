@@ -1,0 +1,1 @@
+//! Configuration: TOML read with serde, then `validate()`.

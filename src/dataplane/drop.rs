@@ -1,0 +1,125 @@
+//! Every reason a packet can be dropped, in one enum: the single drop path counts by it, the
+//! metrics export one series per variant (all present from start), and tests assert on it.
+
+/// Why a packet was not forwarded. The discriminant indexes the per-worker drop counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(usize)]
+pub enum DropReason {
+    /// Shorter than an Ethernet header, or a truncated 802.1Q tag.
+    Malformed = 0,
+    /// Access frame on a VLAN (or untagged) that no VNI maps.
+    UnknownVlan,
+    /// Broadcast, multicast or unknown unicast in a VNI without a flood list.
+    NoFloodList,
+    /// The encapsulated packet would exceed the underlay MTU (VTEPs do not fragment).
+    MtuExceeded,
+    /// The remote VTEP's next-hop MAC is not resolved yet (resolution was requested).
+    NoNeighbor,
+    /// Not enough headroom to prepend the outer headers.
+    NoHeadroom,
+    /// The buffer pool ran dry while replicating or building a reply.
+    NoBuffers,
+    /// The transmit queue stayed full after the bounded retries.
+    TxFull,
+    /// Underlay frame whose destination MAC is neither ours nor broadcast.
+    NotOurMac,
+    /// Underlay frame that is neither IPv4 nor ARP.
+    UnsupportedEthertype,
+    /// Outer IPv4 header invalid: version, header length or total length.
+    BadIpv4Header,
+    /// Outer IPv4 header checksum wrong.
+    BadIpv4Checksum,
+    /// Outer IPv4 fragment (VTEPs do not reassemble).
+    Ipv4Fragment,
+    /// Outer IPv4 destination is not the VTEP address.
+    NotOurIp,
+    /// Outer IPv4 protocol other than UDP or ICMP.
+    UnsupportedIpProto,
+    /// UDP header truncated or with an impossible length.
+    BadUdp,
+    /// UDP destination port is not the configured VXLAN port.
+    WrongUdpPort,
+    /// VXLAN header truncated or without the I flag.
+    BadVxlanFlags,
+    /// VXLAN VNI not configured on this gateway.
+    UnknownVni,
+    /// Inner Ethernet frame truncated.
+    BadInnerFrame,
+    /// ARP that is not a request for, or a reply to, the VTEP address.
+    ArpNotForUs,
+    /// ICMP to the VTEP address other than a valid echo request.
+    IcmpNotEcho,
+}
+
+impl DropReason {
+    pub const COUNT: usize = 22;
+
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Malformed,
+        DropReason::UnknownVlan,
+        DropReason::NoFloodList,
+        DropReason::MtuExceeded,
+        DropReason::NoNeighbor,
+        DropReason::NoHeadroom,
+        DropReason::NoBuffers,
+        DropReason::TxFull,
+        DropReason::NotOurMac,
+        DropReason::UnsupportedEthertype,
+        DropReason::BadIpv4Header,
+        DropReason::BadIpv4Checksum,
+        DropReason::Ipv4Fragment,
+        DropReason::NotOurIp,
+        DropReason::UnsupportedIpProto,
+        DropReason::BadUdp,
+        DropReason::WrongUdpPort,
+        DropReason::BadVxlanFlags,
+        DropReason::UnknownVni,
+        DropReason::BadInnerFrame,
+        DropReason::ArpNotForUs,
+        DropReason::IcmpNotEcho,
+    ];
+
+    /// The label used in metrics and summaries (snake_case, stable).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownVlan => "unknown_vlan",
+            DropReason::NoFloodList => "no_flood_list",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::NoNeighbor => "no_neighbor",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::NoBuffers => "no_buffers",
+            DropReason::TxFull => "tx_full",
+            DropReason::NotOurMac => "not_our_mac",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::BadIpv4Checksum => "bad_ipv4_checksum",
+            DropReason::Ipv4Fragment => "ipv4_fragment",
+            DropReason::NotOurIp => "not_our_ip",
+            DropReason::UnsupportedIpProto => "unsupported_ip_proto",
+            DropReason::BadUdp => "bad_udp",
+            DropReason::WrongUdpPort => "wrong_udp_port",
+            DropReason::BadVxlanFlags => "bad_vxlan_flags",
+            DropReason::UnknownVni => "unknown_vni",
+            DropReason::BadInnerFrame => "bad_inner_frame",
+            DropReason::ArpNotForUs => "arp_not_for_us",
+            DropReason::IcmpNotEcho => "icmp_not_echo",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_reason_in_discriminant_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+}

@@ -1,0 +1,93 @@
+//! The forwarding database: one authoritative table owned by the control thread, one lock-free
+//! replica per worker.
+//!
+//! # Design
+//! - The control thread is the only writer of the authoritative tables (`table`, `neighbor`).
+//!   It publishes every change as a [`Delta`] stamped with a generation number into a bounded
+//!   single-producer/single-consumer ring per worker (`rtrb`: plain loads and stores, no
+//!   read-modify-write).
+//! - Each worker owns a [`Replica`] and applies pending deltas at the top of its poll loop, a
+//!   bounded number per iteration, so lookups never wait for the writer.
+//! - Learning flows the other way: workers push [`Event`]s into their own bounded ring towards
+//!   the control thread; when it is full the event is dropped and counted by the worker.
+
+use std::net::Ipv4Addr;
+
+use crate::types::{MacAddr, Vni};
+
+pub mod replica;
+
+pub use replica::Replica;
+
+/// The key of an FDB entry: a MAC address within a VNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FdbKey {
+    pub vni: Vni,
+    pub mac: MacAddr,
+}
+
+impl FdbKey {
+    pub fn new(vni: Vni, mac: MacAddr) -> FdbKey {
+        FdbKey { vni, mac }
+    }
+}
+
+/// One change to a worker's replica, published by the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delta {
+    /// Insert or replace the entry for `key`.
+    FdbSet {
+        key: FdbKey,
+        remote: Ipv4Addr,
+    },
+    /// Remove the entry for `key` (absent is fine).
+    FdbRemove {
+        key: FdbKey,
+    },
+    /// Remove every entry, or every entry of one VNI.
+    FdbFlush {
+        vni: Option<Vni>,
+    },
+    /// The underlay next-hop MAC to use for a remote VTEP.
+    NeighborSet {
+        ip: Ipv4Addr,
+        mac: MacAddr,
+    },
+    NeighborRemove {
+        ip: Ipv4Addr,
+    },
+    /// Ask the worker to transmit an ARP request for `ip` on the underlay port (the control
+    /// thread owns no queue; worker 0 sends on its behalf).
+    ArpRequest {
+        ip: Ipv4Addr,
+    },
+}
+
+/// A delta with the generation it brings the replica to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versioned {
+    pub generation: u64,
+    pub delta: Delta,
+}
+
+/// What a worker reports to the control thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `key` was seen behind `remote` (new, moved, or a refresh of a known entry).
+    Learn { key: FdbKey, remote: Ipv4Addr },
+    /// A packet needed the next hop of `ip`, which the replica does not know.
+    NeighborMiss { ip: Ipv4Addr },
+    /// An ARP packet from the underlay told us `ip` is at `mac`.
+    NeighborSeen { ip: Ipv4Addr, mac: MacAddr },
+}
+
+/// What became of a report from the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Nothing needed reporting (already known and recently refreshed, or rate-limited).
+    NotNeeded,
+    /// Pushed to the control thread.
+    Sent,
+    /// The queue to the control thread was full: dropped, to be counted by the caller.
+    QueueFull,
+}

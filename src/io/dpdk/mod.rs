@@ -1,0 +1,1 @@
+//! DPDK binding (feature `dpdk`).

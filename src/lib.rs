@@ -1,0 +1,20 @@
+//! vxgate: a VXLAN tunnel endpoint (VTEP) gateway on DPDK.
+//!
+//! Layers, bottom up: `wire` (packet views over byte buffers), `io` (the port contract, the
+//! software port and the DPDK binding), `fdb` (authoritative tables, per-worker replicas, the
+//! control thread), `dataplane` (encap/decap pipeline and the poll loop), `metrics` and
+//! `control` (what operators scrape and type), `config` (the TOML interface).
+//!
+//! Unsafe code is denied everywhere except `io::dpdk`, where every block states its invariant.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod control;
+pub mod dataplane;
+pub mod fdb;
+pub mod io;
+pub mod metrics;
+pub mod types;
+pub mod wire;
+
+pub use types::{MacAddr, VlanId, Vni};

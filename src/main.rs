@@ -1,0 +1,3 @@
+fn main() {
+    println!("vxgate {}", env!("CARGO_PKG_VERSION"));
+}
