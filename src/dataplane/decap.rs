@@ -1,0 +1,239 @@
+//! Decapsulation, underlay → access, and the VTEP's own control traffic.
+//!
+//! Accepted, in order: outer destination MAC ours (broadcast only for ARP); a valid IPv4
+//! header (version, IHL, total length, checksum); not a fragment; destination the VTEP
+//! address; UDP to the configured port; VXLAN with the I flag; a configured VNI; an inner frame
+//! at least an Ethernet header long. Each failed check is its own [`DropReason`].
+//!
+//! ARP requests for the VTEP address and ICMP echo requests to it are answered by rewriting
+//! the request in place (no allocation) and sending it back out of the underlay port; ARP
+//! traffic also teaches the control thread the sender's MAC (neighbour table).
+
+use super::settings::PipelineSettings;
+use super::tx::Sink;
+use super::DropReason;
+use crate::fdb::{FdbKey, Replica, Report};
+use crate::io::{Burst, Packet};
+use crate::metrics::WorkerCountersInner;
+use crate::types::MacAddr;
+use crate::wire::arp::{self, ArpOperation};
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ipv4::{self, IpProtocol};
+use crate::wire::{checksum, icmpv4, udp, vxlan};
+
+/// What became of one underlay packet.
+enum Verdict {
+    /// Decapsulated: deliver to the access port.
+    Access,
+    /// A reply built in place: send back out of the underlay port.
+    Underlay,
+    /// Consumed with nothing to send (an ARP reply for us).
+    Consumed,
+}
+
+#[inline]
+fn count_report(r: Report, c: &WorkerCountersInner) {
+    match r {
+        Report::Sent => c.learn_events.inc(),
+        Report::QueueFull => c.events_dropped.inc(),
+        Report::NotNeeded => {}
+    }
+}
+
+/// Processes a burst received on the underlay port. Drains `pkts`.
+pub fn decap_burst<P, A, U>(
+    s: &PipelineSettings,
+    replica: &mut Replica,
+    pkts: &mut Burst<P>,
+    access: &mut A,
+    underlay: &mut U,
+    c: &WorkerCountersInner,
+    now_secs: u32,
+) where
+    P: Packet,
+    A: Sink<P>,
+    U: Sink<P>,
+{
+    for mut pkt in pkts.drain(..) {
+        match decap_one(s, replica, &mut pkt, c, now_secs) {
+            Ok(Verdict::Access) => {
+                c.decap_packets.inc();
+                access.send(pkt);
+            }
+            Ok(Verdict::Underlay) => underlay.send(pkt),
+            Ok(Verdict::Consumed) => {}
+            Err(r) => c.drop(r),
+        }
+    }
+}
+
+fn decap_one<P: Packet>(
+    s: &PipelineSettings,
+    replica: &mut Replica,
+    pkt: &mut P,
+    c: &WorkerCountersInner,
+    now_secs: u32,
+) -> Result<Verdict, DropReason> {
+    let data = pkt.data();
+    let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::Malformed)?;
+    let dst = eth.dst_addr();
+    let to_us = dst == s.vtep_mac;
+    match eth.ethertype() {
+        EtherType::Arp if to_us || dst.is_broadcast() => return arp_in(s, replica, pkt, c),
+        EtherType::Arp => return Err(DropReason::NotOurMac),
+        EtherType::Ipv4 if to_us => {}
+        EtherType::Ipv4 => return Err(DropReason::NotOurMac),
+        _ if !to_us && !dst.is_broadcast() => return Err(DropReason::NotOurMac),
+        _ => return Err(DropReason::UnsupportedEthertype),
+    }
+
+    let ip = ipv4::Packet::new_checked(eth.payload()).map_err(|_| DropReason::BadIpv4Header)?;
+    if !ip.verify_checksum() {
+        return Err(DropReason::BadIpv4Checksum);
+    }
+    if ip.is_fragment() {
+        return Err(DropReason::Ipv4Fragment);
+    }
+    if ip.dst_addr() != s.vtep_ip {
+        return Err(DropReason::NotOurIp);
+    }
+    let ihl = ip.header_len();
+    let ip_total = usize::from(ip.total_len());
+    match ip.protocol() {
+        IpProtocol::Udp => {}
+        IpProtocol::Icmp => return icmp_in(s, pkt, ihl, ip_total),
+        _ => return Err(DropReason::UnsupportedIpProto),
+    }
+    let outer_src = ip.src_addr();
+
+    let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadUdp)?;
+    if u.dst_port() != s.udp_port {
+        return Err(DropReason::WrongUdpPort);
+    }
+    let vx = vxlan::Packet::new_checked(u.payload()).map_err(|_| DropReason::BadVxlanFlags)?;
+    if !vx.i_flag() {
+        return Err(DropReason::BadVxlanFlags);
+    }
+    let vni = s.vni(vx.vni_raw()).ok_or(DropReason::UnknownVni)?;
+    let inner = vx.payload();
+    if inner.len() < ethernet::HEADER_LEN {
+        return Err(DropReason::BadInnerFrame);
+    }
+    let inner_len = inner.len();
+    let inner_src = MacAddr::from_slice(&inner[6..]).ok_or(DropReason::BadInnerFrame)?;
+
+    if vni.learning && inner_src.is_unicast() && !inner_src.is_zero() {
+        let r = replica.learn(FdbKey::new(vni.vni, inner_src), outer_src, now_secs);
+        count_report(r, c);
+    }
+
+    // Strip the outer headers (and any Ethernet padding after the inner frame).
+    let outer = ethernet::HEADER_LEN + ihl + udp::HEADER_LEN + vxlan::HEADER_LEN;
+    if !pkt.trim_front(outer) {
+        return Err(DropReason::BadInnerFrame);
+    }
+    pkt.truncate(inner_len);
+
+    if let Some(vlan) = vni.vlan {
+        let hdr = pkt.prepend(4).ok_or(DropReason::NoHeadroom)?;
+        let _ = hdr;
+        let d = pkt.data_mut();
+        if d.len() < ethernet::HEADER_LEN + 4 {
+            return Err(DropReason::BadInnerFrame);
+        }
+        d.copy_within(4..16, 0);
+        d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        d[14..16].copy_from_slice(&vlan.get().to_be_bytes());
+    }
+    Ok(Verdict::Access)
+}
+
+/// ARP on the underlay: learn the sender, answer requests for the VTEP address.
+fn arp_in<P: Packet>(
+    s: &PipelineSettings,
+    replica: &mut Replica,
+    pkt: &mut P,
+    c: &WorkerCountersInner,
+) -> Result<Verdict, DropReason> {
+    let data = pkt.data_mut();
+    let Some(payload) = data.get_mut(ethernet::HEADER_LEN..) else {
+        return Err(DropReason::Malformed);
+    };
+    let mut a = arp::Packet::new_checked(payload).map_err(|_| DropReason::ArpNotForUs)?;
+    if !a.is_ethernet_ipv4() {
+        return Err(DropReason::ArpNotForUs);
+    }
+    let sha = a.source_hardware_addr();
+    let spa = a.source_protocol_addr();
+    let tpa = a.target_protocol_addr();
+    if tpa != s.vtep_ip || sha.is_multicast() || spa.is_unspecified() {
+        return Err(DropReason::ArpNotForUs);
+    }
+    match replica.neighbor_seen(spa, sha) {
+        Report::QueueFull => c.events_dropped.inc(),
+        Report::Sent | Report::NotNeeded => {}
+    }
+    match a.operation() {
+        ArpOperation::Request => {
+            a.set_operation(ArpOperation::Reply);
+            a.set_target_hardware_addr(sha);
+            a.set_target_protocol_addr(spa);
+            a.set_source_hardware_addr(s.vtep_mac);
+            a.set_source_protocol_addr(s.vtep_ip);
+            let total = ethernet::HEADER_LEN + arp::HEADER_LEN;
+            ethernet::emit_header(data, sha, s.vtep_mac, EtherType::Arp);
+            // Keep the frame at the Ethernet minimum (60 bytes without FCS) with zero padding.
+            let padded = total.max(60);
+            if let Some(pad) = data.get_mut(total..padded) {
+                pad.fill(0);
+            }
+            pkt.truncate(padded);
+            c.arp_replies.inc();
+            Ok(Verdict::Underlay)
+        }
+        ArpOperation::Reply => Ok(Verdict::Consumed),
+        ArpOperation::Unknown(_) => Err(DropReason::ArpNotForUs),
+    }
+}
+
+/// ICMP to the VTEP address: answer echo requests in place.
+fn icmp_in<P: Packet>(
+    s: &PipelineSettings,
+    pkt: &mut P,
+    ihl: usize,
+    ip_total: usize,
+) -> Result<Verdict, DropReason> {
+    pkt.truncate(ethernet::HEADER_LEN + ip_total);
+    let data = pkt.data_mut();
+    let ip_bytes = data
+        .get_mut(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Malformed)?;
+    {
+        let icmp_bytes = ip_bytes.get_mut(ihl..).ok_or(DropReason::IcmpNotEcho)?;
+        let mut icmp =
+            icmpv4::Packet::new_checked(icmp_bytes).map_err(|_| DropReason::IcmpNotEcho)?;
+        if icmp.msg_type() != icmpv4::ECHO_REQUEST || icmp.code() != 0 || !icmp.verify_checksum()
+        {
+            return Err(DropReason::IcmpNotEcho);
+        }
+        // Type 8 → 0 changes one 16-bit word (type|code): update the checksum incrementally.
+        let old = u16::from_be_bytes([icmpv4::ECHO_REQUEST, 0]);
+        let new = u16::from_be_bytes([icmpv4::ECHO_REPLY, 0]);
+        let ck = checksum::update16(icmp.checksum(), old, new);
+        icmp.set_msg_type(icmpv4::ECHO_REPLY);
+        icmp.set_checksum(ck);
+    }
+    {
+        let mut ip = ipv4::Packet::new_checked(&mut *ip_bytes).map_err(|_| DropReason::BadIpv4Header)?;
+        let src = ip.src_addr();
+        ip.set_src_addr(s.vtep_ip);
+        ip.set_dst_addr(src);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+    }
+    let mut frame = ethernet::Frame::new_checked(data).map_err(|_| DropReason::Malformed)?;
+    let peer = frame.src_addr();
+    frame.set_dst_addr(peer);
+    frame.set_src_addr(s.vtep_mac);
+    Ok(Verdict::Underlay)
+}

@@ -1,0 +1,227 @@
+//! The worker: one thread, one core, one queue pair on each port, run to completion.
+//!
+//! # Design
+//! The loop has DPDK l2fwd's shape: apply pending FDB deltas (bounded), send any ARP request
+//! the control thread asked for, receive a burst from each port, run it through the pipeline,
+//! flush the transmit bursts. The worker owns everything it touches (queues, replica, pool
+//! cache, counters it alone writes), so nothing on this path takes a lock, allocates, makes a
+//! system call or does an atomic read-modify-write. The clock is read once per iteration
+//! (`Instant::now` is a vDSO read, not a system call).
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::decap::decap_burst;
+use super::encap::{encap_burst, EncapState};
+use super::settings::PipelineSettings;
+use super::tx::{TxPort, TxSink};
+use super::DropReason;
+use crate::fdb::Replica;
+use crate::io::{Burst, Io, Packet, PacketPool, RxQueue, WorkerIo};
+use crate::metrics::WorkerCounters;
+use crate::types::{MacAddr, WorkerId};
+use crate::wire::arp::{ArpOperation, ArpRepr};
+use crate::wire::ethernet::{self, EtherType};
+
+/// FDB deltas applied per poll iteration at most, so a burst of control-plane changes cannot
+/// starve packet processing.
+pub const MAX_DELTAS_PER_POLL: usize = 256;
+
+/// Where a worker records its burst latency (received → sent). The metrics side provides the
+/// real one; `()` records nothing.
+pub trait LatencySink: Send {
+    fn record_ns(&mut self, ns: u64);
+    /// Called once per iteration with the worker's clock, for periodic hand-offs.
+    fn tick(&mut self, now_ns: u64);
+}
+
+impl LatencySink for () {
+    fn record_ns(&mut self, _ns: u64) {}
+    fn tick(&mut self, _now_ns: u64) {}
+}
+
+/// One worker and everything it owns.
+pub struct Worker<I: Io, L: LatencySink = ()> {
+    pub id: WorkerId,
+    settings: PipelineSettings,
+    encap: EncapState,
+    replica: Replica,
+    access_rx: I::Rx,
+    underlay_rx: I::Rx,
+    access_tx: TxPort<I::Tx>,
+    underlay_tx: TxPort<I::Tx>,
+    pool: I::Pool,
+    counters: Arc<WorkerCounters>,
+    latency: L,
+    burst: Burst<I::Pkt>,
+    started: Instant,
+}
+
+impl<I: Io, L: LatencySink> Worker<I, L> {
+    pub fn new(
+        id: WorkerId,
+        settings: PipelineSettings,
+        io: WorkerIo<I>,
+        replica: Replica,
+        counters: Arc<WorkerCounters>,
+        latency: L,
+    ) -> Worker<I, L> {
+        Worker {
+            id,
+            settings,
+            encap: EncapState::default(),
+            replica,
+            access_rx: io.access_rx,
+            underlay_rx: io.underlay_rx,
+            access_tx: TxPort::new(io.access_tx),
+            underlay_tx: TxPort::new(io.underlay_tx),
+            pool: io.pool,
+            counters,
+            latency,
+            burst: Burst::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Polls until `stop` is set.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            self.poll_once(Instant::now());
+        }
+        // Drain deltas that arrived meanwhile so the applied generation is final.
+        self.replica.apply_pending(usize::MAX);
+    }
+
+    /// One iteration of the loop; returns the number of packets received.
+    pub fn poll_once(&mut self, now: Instant) -> usize {
+        let c: &WorkerCounters = &self.counters;
+        c.polls.inc();
+        let elapsed = now.saturating_duration_since(self.started);
+        // Second ticks start at 1 so 0 can mean "never" in the replica.
+        let now_secs = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX - 1) + 1;
+
+        if self.replica.apply_pending(MAX_DELTAS_PER_POLL) > 0 {
+            c.applied_generation.set(self.replica.generation());
+        }
+        while let Some(ip) = self.replica.take_arp_request() {
+            self.send_arp_request(ip);
+        }
+
+        let mut received = 0;
+
+        let n = self.access_rx.rx_burst(&mut self.burst);
+        if n > 0 {
+            received += n;
+            let bytes: usize = self.burst.iter().map(Packet::pkt_len).sum();
+            c.access_rx.add(n as u64, bytes as u64);
+            let mut out = TxSink {
+                port: &mut self.underlay_tx,
+                queue_counters: &c.underlay_tx,
+                worker: c,
+            };
+            encap_burst(
+                &self.settings,
+                &mut self.encap,
+                &mut self.replica,
+                &mut self.pool,
+                &mut self.burst,
+                &mut out,
+                c,
+                now_secs,
+            );
+        }
+
+        let n = self.underlay_rx.rx_burst(&mut self.burst);
+        if n > 0 {
+            received += n;
+            let bytes: usize = self.burst.iter().map(Packet::pkt_len).sum();
+            c.underlay_rx.add(n as u64, bytes as u64);
+            let mut access = TxSink {
+                port: &mut self.access_tx,
+                queue_counters: &c.access_tx,
+                worker: c,
+            };
+            let mut replies = TxSink {
+                port: &mut self.underlay_tx,
+                queue_counters: &c.underlay_tx,
+                worker: c,
+            };
+            decap_burst(
+                &self.settings,
+                &mut self.replica,
+                &mut self.burst,
+                &mut access,
+                &mut replies,
+                c,
+                now_secs,
+            );
+        }
+
+        self.underlay_tx.flush(&c.underlay_tx, c);
+        self.access_tx.flush(&c.access_tx, c);
+
+        let done = Instant::now();
+        if received > 0 {
+            let ns = u64::try_from(done.saturating_duration_since(now).as_nanos()).unwrap_or(0);
+            c.busy_polls.inc();
+            c.busy_ns.add(ns);
+            self.latency.record_ns(ns);
+        }
+        let now_ns =
+            u64::try_from(done.saturating_duration_since(self.started).as_nanos()).unwrap_or(0);
+        self.latency.tick(now_ns);
+        received
+    }
+
+    /// Builds and queues a broadcast ARP request for `ip` on the underlay.
+    fn send_arp_request(&mut self, ip: Ipv4Addr) {
+        let c: &WorkerCounters = &self.counters;
+        let Some(mut pkt) = self.pool.alloc() else {
+            c.drop(DropReason::NoBuffers);
+            return;
+        };
+        let Some(buf) = pkt.prepend(60) else {
+            c.drop(DropReason::NoHeadroom);
+            return;
+        };
+        buf.fill(0);
+        ethernet::emit_header(
+            buf,
+            MacAddr::BROADCAST,
+            self.settings.vtep_mac,
+            EtherType::Arp,
+        );
+        if let Some(body) = buf.get_mut(ethernet::HEADER_LEN..) {
+            ArpRepr {
+                operation: ArpOperation::Request,
+                source_hardware_addr: self.settings.vtep_mac,
+                source_protocol_addr: self.settings.vtep_ip,
+                target_hardware_addr: MacAddr::ZERO,
+                target_protocol_addr: ip,
+            }
+            .emit(body);
+        }
+        c.arp_requests.inc();
+        let mut out = TxSink {
+            port: &mut self.underlay_tx,
+            queue_counters: &c.underlay_tx,
+            worker: c,
+        };
+        crate::dataplane::tx::Sink::send(&mut out, pkt);
+    }
+
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+    pub fn pool(&self) -> &I::Pool {
+        &self.pool
+    }
+    pub fn pool_mut(&mut self) -> &mut I::Pool {
+        &mut self.pool
+    }
+}

@@ -1,0 +1,231 @@
+//! Shared helpers for the integration tests: frame builders written independently of the
+//! crate's own wire code (so a bug there cannot hide in the expected bytes), and a harness
+//! that runs one real worker over the software port.
+#![allow(dead_code)]
+
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+use vxgate::dataplane::{PipelineSettings, VniSettings, Worker};
+use vxgate::fdb::replica::{channel, WorkerLink};
+use vxgate::fdb::{Delta, FdbKey, Versioned};
+use vxgate::io::mem::{Mem, MemPool, MemRing, MemRx, MemTx};
+use vxgate::io::WorkerIo;
+use vxgate::metrics::WorkerCounters;
+use vxgate::{MacAddr, VlanId, Vni};
+
+pub const VTEP_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const VTEP_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+pub const R2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+pub const R3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+pub const R4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 4);
+pub const R2_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+pub const R3_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x03]);
+pub const R4_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x04]);
+pub const HOST_A: MacAddr = MacAddr([0x02, 0, 0, 0, 0x10, 0x01]);
+pub const HOST_B: MacAddr = MacAddr([0x02, 0, 0, 0, 0x20, 0x02]);
+pub const SRC_PORT: u16 = 50000;
+
+pub fn vni(v: u32) -> Vni {
+    Vni::new(v).unwrap()
+}
+
+/// RFC 1071 checksum (complemented), independent of the crate's.
+pub fn cksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for ch in data.chunks(2) {
+        let w = if ch.len() == 2 {
+            u16::from_be_bytes([ch[0], ch[1]])
+        } else {
+            u16::from_be_bytes([ch[0], 0])
+        };
+        sum += u32::from(w);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An inner Ethernet frame carrying IPv4/UDP, padded to `len` bytes (untagged).
+pub fn inner_frame(dst: MacAddr, src: MacAddr, len: usize) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let ip_len = len - 14;
+    let mut ip = vec![
+        0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0,
+        2,
+    ];
+    let c = cksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let udp_len = ip_len - 20;
+    f.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+    while f.len() < len {
+        f.push((f.len() % 251) as u8);
+    }
+    f
+}
+
+/// Inserts an 802.1Q tag after the MAC addresses.
+pub fn tagged(frame: &[u8], vlan: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&[0x81, 0x00, (vlan >> 8) as u8, vlan as u8]);
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// Outer headers as RFC 7348 and the gateway's settings prescribe, around `inner`.
+#[allow(clippy::too_many_arguments)]
+pub fn vxlan_frame(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    ident: u16,
+    src_port: u16,
+    vni: u32,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac.0);
+    f.extend_from_slice(&src_mac.0);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = 20 + 8 + 8 + inner.len();
+    let mut ip = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        (ident >> 8) as u8,
+        ident as u8,
+        0x40, // DF
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
+    ip.extend_from_slice(&src_ip.octets());
+    ip.extend_from_slice(&dst_ip.octets());
+    let c = cksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let ulen = 8 + 8 + inner.len();
+    f.extend_from_slice(&src_port.to_be_bytes());
+    f.extend_from_slice(&4789u16.to_be_bytes());
+    f.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
+    f.extend_from_slice(&[0x08, 0, 0, 0, (vni >> 16) as u8, (vni >> 8) as u8, vni as u8, 0]);
+    f.extend_from_slice(inner);
+    f
+}
+
+/// Settings for the tests: VNI 5000 on VLAN 100 flooding to R2..R4, VNI 6000 untagged without
+/// a flood list, one fixed source port so expected bytes are exact.
+pub fn settings() -> PipelineSettings {
+    let mut s = PipelineSettings::new(VTEP_IP, VTEP_MAC);
+    s.set_src_port_range(SRC_PORT, SRC_PORT).unwrap();
+    s.add_vni(VniSettings {
+        vni: vni(5000),
+        vlan: VlanId::new(100),
+        flood: vec![R2, R3, R4],
+        learning: true,
+    })
+    .unwrap();
+    s.add_vni(VniSettings {
+        vni: vni(6000),
+        vlan: None,
+        flood: vec![],
+        learning: true,
+    })
+    .unwrap();
+    s
+}
+
+/// One worker over software rings, with direct access to its replica's delta queue.
+pub struct Harness {
+    pub worker: Worker<Mem>,
+    pub link: WorkerLink,
+    pub access_in: MemRing,
+    pub access_out: MemRing,
+    pub underlay_in: MemRing,
+    pub underlay_out: MemRing,
+    pub generation: u64,
+}
+
+impl Harness {
+    pub fn new(settings: PipelineSettings) -> Harness {
+        Self::with_pool(settings, 4096)
+    }
+
+    pub fn with_pool(settings: PipelineSettings, pool: usize) -> Harness {
+        let (link, replica) = channel(1024, 1024);
+        let access_in = MemRing::new(1024);
+        let access_out = MemRing::new(1024);
+        let underlay_in = MemRing::new(1024);
+        let underlay_out = MemRing::new(1024);
+        let io = WorkerIo::<Mem> {
+            access_rx: MemRx(access_in.clone()),
+            access_tx: MemTx(access_out.clone()),
+            underlay_rx: MemRx(underlay_in.clone()),
+            underlay_tx: MemTx(underlay_out.clone()),
+            pool: MemPool::new(pool),
+        };
+        let worker = Worker::new(
+            0,
+            settings,
+            io,
+            replica,
+            std::sync::Arc::new(WorkerCounters::default()),
+            (),
+        );
+        Harness {
+            worker,
+            link,
+            access_in,
+            access_out,
+            underlay_in,
+            underlay_out,
+            generation: 0,
+        }
+    }
+
+    pub fn publish(&mut self, delta: Delta) {
+        self.generation += 1;
+        self.link
+            .deltas
+            .push(Versioned {
+                generation: self.generation,
+                delta,
+            })
+            .unwrap();
+    }
+
+    pub fn fdb(&mut self, vni: u32, mac: MacAddr, remote: Ipv4Addr) {
+        self.publish(Delta::FdbSet {
+            key: FdbKey::new(self::vni(vni), mac),
+            remote,
+        });
+    }
+
+    pub fn neighbors(&mut self) {
+        self.publish(Delta::NeighborSet { ip: R2, mac: R2_MAC });
+        self.publish(Delta::NeighborSet { ip: R3, mac: R3_MAC });
+        self.publish(Delta::NeighborSet { ip: R4, mac: R4_MAC });
+    }
+
+    pub fn poll(&mut self) -> usize {
+        self.worker.poll_once(Instant::now())
+    }
+
+    /// Events the worker reported to the control thread.
+    pub fn events(&mut self) -> Vec<vxgate::fdb::Event> {
+        std::iter::from_fn(|| self.link.events.pop().ok()).collect()
+    }
+
+    pub fn counters(&self) -> &WorkerCounters {
+        self.worker.counters()
+    }
+}
