@@ -1,0 +1,1 @@
+//! Test traffic built to match a Config.
