@@ -66,3 +66,24 @@ fn load_reports_the_key() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(err.to_string(), "vni[1].id: VNI 0 is outside 1..=16777215");
 }
+
+#[test]
+fn demo_traffic_round_trips_through_pcap() {
+    use vxgate::pcap::{read_frames, write_frames};
+    use vxgate::trafficgen::{access_frames, underlay_frames, TrafficSpec};
+
+    let text = std::fs::read_to_string(manifest_path("config/demo.toml")).unwrap();
+    let cfg = Config::from_toml_str(&text).unwrap();
+    let spec = TrafficSpec::default();
+    let dir = std::env::temp_dir().join(format!("vxgate-demo-pcap-{}", std::process::id()));
+    let access = access_frames(&cfg, &spec);
+    let underlay = underlay_frames(&cfg, &spec);
+    assert_eq!(access.len(), spec.frames);
+    write_frames(&dir.join("demo-access.pcap"), &access).unwrap();
+    write_frames(&dir.join("demo-underlay.pcap"), &underlay).unwrap();
+    let back_access = read_frames(&dir.join("demo-access.pcap")).unwrap();
+    let back_underlay = read_frames(&dir.join("demo-underlay.pcap")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(back_access, access);
+    assert_eq!(back_underlay, underlay);
+}
