@@ -56,14 +56,19 @@ fn broadcast_is_replicated_to_every_flood_vtep() {
 fn unknown_unicast_floods_and_unresolved_vteps_are_counted() {
     let mut h = Harness::new(settings());
     // Only R2 resolved: R3 and R4 copies are dropped as no_neighbor and reported.
-    h.publish(Delta::NeighborSet { ip: R2, mac: R2_MAC });
+    h.publish(Delta::NeighborSet {
+        ip: R2,
+        mac: R2_MAC,
+    });
     let inner = inner_frame(HOST_B, HOST_A, 80);
     h.access_in.inject(&tagged(&inner, 100));
     h.poll();
     let out = h.underlay_out.drain();
     assert_eq!(
         out,
-        vec![vxlan_frame(R2_MAC, VTEP_MAC, VTEP_IP, R2, 1, SRC_PORT, 5000, &inner)]
+        vec![vxlan_frame(
+            R2_MAC, VTEP_MAC, VTEP_IP, R2, 1, SRC_PORT, 5000, &inner
+        )]
     );
     assert_eq!(drops(&h), vec![(DropReason::NoNeighbor, 2)]);
     let ev = h.events();
@@ -75,8 +80,9 @@ fn unknown_unicast_floods_and_unresolved_vteps_are_counted() {
 fn decap_pushes_the_vni_vlan_and_learns() {
     let mut h = Harness::new(settings());
     let inner = inner_frame(HOST_A, HOST_B, 90);
-    h.underlay_in
-        .inject(&vxlan_frame(VTEP_MAC, R2_MAC, R2, VTEP_IP, 7, 55555, 5000, &inner));
+    h.underlay_in.inject(&vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 7, 55555, 5000, &inner,
+    ));
     h.poll();
     assert_eq!(h.access_out.drain(), vec![tagged(&inner, 100)]);
     assert_eq!(h.counters().decap_packets.get(), 1);
@@ -276,7 +282,10 @@ fn every_decap_drop_reason_is_counted() {
         h.underlay_in.inject(&frame);
         h.poll();
         assert_eq!(drops(&h), vec![(reason, 1)], "{reason:?}");
-        assert!(h.access_out.is_empty() && h.underlay_out.is_empty(), "{reason:?}");
+        assert!(
+            h.access_out.is_empty() && h.underlay_out.is_empty(),
+            "{reason:?}"
+        );
     }
 }
 
@@ -284,7 +293,8 @@ fn every_decap_drop_reason_is_counted() {
 fn every_encap_drop_reason_is_counted() {
     // unknown VLAN, malformed, no flood list, MTU, no neighbour, no buffers.
     let mut h = Harness::new(settings());
-    h.access_in.inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 101));
+    h.access_in
+        .inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 101));
     h.poll();
     assert_eq!(drops(&h), vec![(DropReason::UnknownVlan, 1)]);
 
@@ -294,7 +304,8 @@ fn every_encap_drop_reason_is_counted() {
     assert_eq!(drops(&h), vec![(DropReason::Malformed, 1)]);
 
     let mut h = Harness::new(settings());
-    h.access_in.inject(&inner_frame(MacAddr::BROADCAST, HOST_A, 64)); // untagged → VNI 6000
+    h.access_in
+        .inject(&inner_frame(MacAddr::BROADCAST, HOST_A, 64)); // untagged → VNI 6000
     h.poll();
     assert_eq!(drops(&h), vec![(DropReason::NoFloodList, 1)]);
 
@@ -312,7 +323,8 @@ fn every_encap_drop_reason_is_counted() {
 
     let mut h = Harness::new(settings());
     h.fdb(5000, HOST_B, R2);
-    h.access_in.inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 100));
+    h.access_in
+        .inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 100));
     h.poll();
     assert_eq!(drops(&h), vec![(DropReason::NoNeighbor, 1)]);
     assert_eq!(h.events(), vec![Event::NeighborMiss { ip: R2 }]);

@@ -101,7 +101,7 @@ fn decap_one<P: Packet>(
     let ip_total = usize::from(ip.total_len());
     match ip.protocol() {
         IpProtocol::Udp => {}
-        IpProtocol::Icmp => return icmp_in(s, pkt, ihl, ip_total),
+        IpProtocol::Icmp => return icmp_in(s, pkt, ihl, ip_total, c),
         _ => return Err(DropReason::UnsupportedIpProto),
     }
     let outer_src = ip.src_addr();
@@ -202,6 +202,7 @@ fn icmp_in<P: Packet>(
     pkt: &mut P,
     ihl: usize,
     ip_total: usize,
+    c: &WorkerCountersInner,
 ) -> Result<Verdict, DropReason> {
     pkt.truncate(ethernet::HEADER_LEN + ip_total);
     let data = pkt.data_mut();
@@ -212,8 +213,7 @@ fn icmp_in<P: Packet>(
         let icmp_bytes = ip_bytes.get_mut(ihl..).ok_or(DropReason::IcmpNotEcho)?;
         let mut icmp =
             icmpv4::Packet::new_checked(icmp_bytes).map_err(|_| DropReason::IcmpNotEcho)?;
-        if icmp.msg_type() != icmpv4::ECHO_REQUEST || icmp.code() != 0 || !icmp.verify_checksum()
-        {
+        if icmp.msg_type() != icmpv4::ECHO_REQUEST || icmp.code() != 0 || !icmp.verify_checksum() {
             return Err(DropReason::IcmpNotEcho);
         }
         // Type 8 → 0 changes one 16-bit word (type|code): update the checksum incrementally.
@@ -224,7 +224,8 @@ fn icmp_in<P: Packet>(
         icmp.set_checksum(ck);
     }
     {
-        let mut ip = ipv4::Packet::new_checked(&mut *ip_bytes).map_err(|_| DropReason::BadIpv4Header)?;
+        let mut ip =
+            ipv4::Packet::new_checked(&mut *ip_bytes).map_err(|_| DropReason::BadIpv4Header)?;
         let src = ip.src_addr();
         ip.set_src_addr(s.vtep_ip);
         ip.set_dst_addr(src);
@@ -235,5 +236,6 @@ fn icmp_in<P: Packet>(
     let peer = frame.src_addr();
     frame.set_dst_addr(peer);
     frame.set_src_addr(s.vtep_mac);
+    c.icmp_replies.inc();
     Ok(Verdict::Underlay)
 }

@@ -106,7 +106,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             c.applied_generation.set(self.replica.generation());
         }
         while let Some(ip) = self.replica.take_arp_request() {
-            self.send_arp_request(ip);
+            send_arp_request::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, ip);
         }
 
         let mut received = 0;
@@ -175,43 +175,6 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         received
     }
 
-    /// Builds and queues a broadcast ARP request for `ip` on the underlay.
-    fn send_arp_request(&mut self, ip: Ipv4Addr) {
-        let c: &WorkerCounters = &self.counters;
-        let Some(mut pkt) = self.pool.alloc() else {
-            c.drop(DropReason::NoBuffers);
-            return;
-        };
-        let Some(buf) = pkt.prepend(60) else {
-            c.drop(DropReason::NoHeadroom);
-            return;
-        };
-        buf.fill(0);
-        ethernet::emit_header(
-            buf,
-            MacAddr::BROADCAST,
-            self.settings.vtep_mac,
-            EtherType::Arp,
-        );
-        if let Some(body) = buf.get_mut(ethernet::HEADER_LEN..) {
-            ArpRepr {
-                operation: ArpOperation::Request,
-                source_hardware_addr: self.settings.vtep_mac,
-                source_protocol_addr: self.settings.vtep_ip,
-                target_hardware_addr: MacAddr::ZERO,
-                target_protocol_addr: ip,
-            }
-            .emit(body);
-        }
-        c.arp_requests.inc();
-        let mut out = TxSink {
-            port: &mut self.underlay_tx,
-            queue_counters: &c.underlay_tx,
-            worker: c,
-        };
-        crate::dataplane::tx::Sink::send(&mut out, pkt);
-    }
-
     pub fn replica(&self) -> &Replica {
         &self.replica
     }
@@ -224,4 +187,41 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
     pub fn pool_mut(&mut self) -> &mut I::Pool {
         &mut self.pool
     }
+}
+
+/// Builds and queues a broadcast ARP request for `ip` on the underlay.
+fn send_arp_request<I: Io>(
+    settings: &PipelineSettings,
+    pool: &mut I::Pool,
+    underlay_tx: &mut TxPort<I::Tx>,
+    c: &WorkerCounters,
+    ip: Ipv4Addr,
+) {
+    let Some(mut pkt) = pool.alloc() else {
+        c.drop(DropReason::NoBuffers);
+        return;
+    };
+    let Some(buf) = pkt.prepend(60) else {
+        c.drop(DropReason::NoHeadroom);
+        return;
+    };
+    buf.fill(0);
+    ethernet::emit_header(buf, MacAddr::BROADCAST, settings.vtep_mac, EtherType::Arp);
+    if let Some(body) = buf.get_mut(ethernet::HEADER_LEN..) {
+        ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: settings.vtep_mac,
+            source_protocol_addr: settings.vtep_ip,
+            target_hardware_addr: MacAddr::ZERO,
+            target_protocol_addr: ip,
+        }
+        .emit(body);
+    }
+    c.arp_requests.inc();
+    let mut out = TxSink {
+        port: underlay_tx,
+        queue_counters: &c.underlay_tx,
+        worker: c,
+    };
+    crate::dataplane::tx::Sink::send(&mut out, pkt);
 }

@@ -55,14 +55,41 @@ pub fn inner_frame(dst: MacAddr, src: MacAddr, len: usize) -> Vec<u8> {
     f.extend_from_slice(&[0x08, 0x00]);
     let ip_len = len - 14;
     let mut ip = vec![
-        0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0,
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        0,
+        0,
+        1,
+        10,
+        0,
+        0,
         2,
     ];
     let c = cksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
     let udp_len = ip_len - 20;
-    f.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+    f.extend_from_slice(&[
+        0x30,
+        0x39,
+        0x00,
+        0x35,
+        (udp_len >> 8) as u8,
+        udp_len as u8,
+        0,
+        0,
+    ]);
     while f.len() < len {
         f.push((f.len() % 251) as u8);
     }
@@ -117,7 +144,16 @@ pub fn vxlan_frame(
     f.extend_from_slice(&src_port.to_be_bytes());
     f.extend_from_slice(&4789u16.to_be_bytes());
     f.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
-    f.extend_from_slice(&[0x08, 0, 0, 0, (vni >> 16) as u8, (vni >> 8) as u8, vni as u8, 0]);
+    f.extend_from_slice(&[
+        0x08,
+        0,
+        0,
+        0,
+        (vni >> 16) as u8,
+        (vni >> 8) as u8,
+        vni as u8,
+        0,
+    ]);
     f.extend_from_slice(inner);
     f
 }
@@ -211,9 +247,18 @@ impl Harness {
     }
 
     pub fn neighbors(&mut self) {
-        self.publish(Delta::NeighborSet { ip: R2, mac: R2_MAC });
-        self.publish(Delta::NeighborSet { ip: R3, mac: R3_MAC });
-        self.publish(Delta::NeighborSet { ip: R4, mac: R4_MAC });
+        self.publish(Delta::NeighborSet {
+            ip: R2,
+            mac: R2_MAC,
+        });
+        self.publish(Delta::NeighborSet {
+            ip: R3,
+            mac: R3_MAC,
+        });
+        self.publish(Delta::NeighborSet {
+            ip: R4,
+            mac: R4_MAC,
+        });
     }
 
     pub fn poll(&mut self) -> usize {
