@@ -114,9 +114,9 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let (links, mut replicas): (Vec<_>, Vec<_>) = (0..workers)
-            .map(|_| channel_with_capacity(delta_cap, event_cap, 64))
+            .map(|_| channel_with_capacity(delta_cap, event_cap, 24))
             .unzip();
-        let mut cp = ControlPlane::new(settings(), links).with_max_entries(64);
+        let mut cp = ControlPlane::new(settings(), links).with_max_entries(24);
         let t0 = Instant::now();
         let mut secs: u64 = 0;
         for op in ops {
