@@ -1,0 +1,466 @@
+//! Assembling a running gateway from a validated configuration and a backend's queues.
+//!
+//! # Design
+//! `start` is generic over the I/O backend: `vxgate run` passes DPDK queues, the integration
+//! tests pass software rings, and everything above the queues (workers, control thread,
+//! metrics, control socket) is the same code. Start-up order: control plane seeded with the
+//! static entries → replicas converged → workers pinned and polling → control thread → control
+//! socket and metrics. Shutdown is the reverse: the stop flag ends the workers' loops, they are
+//! joined, then the control side. The backend (ports, mempool, EAL) is dropped by the caller
+//! only after `Gateway::shutdown` returned, so no worker can touch a freed queue.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::control::{self, ControlError};
+use crate::dataplane::{DropReason, LatencySink, PipelineSettings, VniSettings, Worker};
+use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, VniPolicy};
+use crate::fdb::replica;
+use crate::fdb::FdbKey;
+use crate::io::{Io, WorkerIo};
+use crate::metrics::histogram::{latency_pair, LatencyCollector, LatencyRecorder};
+use crate::metrics::telemetry::{DeviceStatsSource, PortNames, Telemetry};
+use crate::metrics::{MetricsError, WorkerCounters};
+use crate::types::MacAddr;
+
+/// Capacity of each worker's delta ring (control → worker) and event ring (worker → control).
+pub const DELTA_RING: usize = 16 * 1024;
+pub const EVENT_RING: usize = 16 * 1024;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("pipeline settings: {0}")]
+    Settings(#[from] crate::dataplane::settings::SettingsError),
+    #[error("static FDB/neighbour entry rejected: {0}")]
+    Fdb(#[from] FdbError),
+    #[error("{workers} workers configured but the backend provided {queues} queue pairs")]
+    QueueCount { workers: usize, queues: usize },
+    #[error("metrics: {0}")]
+    Metrics(#[from] MetricsError),
+    #[error("control: {0}")]
+    Control(#[from] ControlError),
+    #[error("cannot start worker thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("worker {worker} could not initialise on core {core}: {reason}")]
+    WorkerInit {
+        worker: usize,
+        core: usize,
+        reason: String,
+    },
+    #[error("replicas did not converge on the static entries within {0:?}")]
+    Converge(Duration),
+}
+
+/// The pipeline's view of the configuration.
+pub fn pipeline_settings(
+    cfg: &Config,
+    vtep_mac: MacAddr,
+) -> Result<PipelineSettings, RuntimeError> {
+    let v = &cfg.vtep;
+    let mut s = PipelineSettings::new(v.ip, vtep_mac);
+    s.udp_port = v.udp_port;
+    s.set_src_port_range(v.src_port_range[0], v.src_port_range[1])?;
+    s.ttl = v.ttl;
+    s.dont_fragment = v.dont_fragment;
+    s.underlay_mtu = v.underlay_mtu;
+    for n in &cfg.vni {
+        s.add_vni(VniSettings {
+            vni: n.id,
+            vlan: n.vlan,
+            flood: n.flood.clone(),
+            learning: n.learning,
+        })?;
+    }
+    Ok(s)
+}
+
+/// The control plane's view of the configuration.
+pub fn fdb_settings(cfg: &Config) -> FdbSettings {
+    let vni_policy: BTreeMap<_, _> = cfg
+        .vni
+        .iter()
+        .map(|n| {
+            (
+                n.id,
+                VniPolicy {
+                    learning: n.learning,
+                    max_learned: n.max_learned.unwrap_or(cfg.learning.max_per_vni),
+                },
+            )
+        })
+        .collect();
+    FdbSettings {
+        aging: Duration::from_secs(cfg.learning.aging_secs),
+        max_learned_total: cfg.learning.max_total,
+        vni_policy,
+        vtep_ip: cfg.vtep.ip,
+        prefix_len: cfg.vtep.prefix_len,
+        gateway: cfg.vtep.gateway,
+        arp_retry: Duration::from_millis(cfg.arp.retry_ms),
+        arp_max_retries: cfg.arp.max_retries,
+    }
+}
+
+/// How `start` wires the gateway up.
+pub struct StartOptions {
+    /// Pin each worker to its configured core (off in tests that share a small machine).
+    pub pin_workers: bool,
+    /// Serve `/metrics` at the configured address (when metrics are enabled).
+    pub serve_metrics: bool,
+    /// Serve the control socket at the configured path.
+    pub serve_control: bool,
+    /// Device and mempool counters of the backend.
+    pub device_stats: Option<Box<dyn DeviceStatsSource>>,
+    pub port_names: PortNames,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            pin_workers: true,
+            serve_metrics: true,
+            serve_control: true,
+            device_stats: None,
+            port_names: PortNames::default(),
+        }
+    }
+}
+
+/// Lets workers record into the metrics' histogram recorder.
+impl LatencySink for LatencyRecorder {
+    #[inline]
+    fn record_ns(&mut self, ns: u64) {
+        self.record(ns);
+    }
+    #[inline]
+    fn tick(&mut self, now_ns: u64) {
+        self.maybe_handoff(now_ns);
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    stop: Arc<AtomicBool>,
+    control_stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    control: Option<JoinHandle<ControlPlane>>,
+    socket: Option<JoinHandle<()>>,
+    metrics: Option<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
+    requests: crossbeam_channel::Sender<control::ControlMsg>,
+    pub telemetry: Arc<Telemetry>,
+    started: Instant,
+}
+
+/// Starts workers (one per queue pair in `ios`, in order), the control thread, the control
+/// socket and the metrics server.
+pub fn start<I: Io>(
+    cfg: &Config,
+    vtep_mac: MacAddr,
+    ios: Vec<WorkerIo<I>>,
+    opts: StartOptions,
+) -> Result<Gateway, RuntimeError> {
+    let n = cfg.workers.cores.len();
+    if ios.len() != n {
+        return Err(RuntimeError::QueueCount {
+            workers: n,
+            queues: ios.len(),
+        });
+    }
+    let settings = pipeline_settings(cfg, vtep_mac)?;
+
+    let mut links = Vec::with_capacity(n);
+    let mut replicas = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (link, replica) = replica::channel(DELTA_RING, EVENT_RING);
+        links.push(link);
+        replicas.push(replica);
+    }
+    let mut cp = ControlPlane::new(fdb_settings(cfg), links);
+    for nb in &cfg.neighbor {
+        cp.neighbor_add(nb.ip, nb.mac);
+    }
+    for e in &cfg.fdb {
+        cp.add_static(FdbKey::new(e.vni, e.mac), e.remote)?;
+    }
+    cp.poll(Instant::now());
+    // Static entries are in the replicas before the first packet: apply them here, on this
+    // thread, while the replicas are still ours.
+    for r in &mut replicas {
+        r.apply_pending(usize::MAX);
+    }
+    if cp.min_applied_generation() < cp.published_generation() {
+        return Err(RuntimeError::Converge(Duration::ZERO));
+    }
+
+    let counters: Vec<Arc<WorkerCounters>> =
+        (0..n).map(|_| Arc::new(WorkerCounters::default())).collect();
+    let mut recorders = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (rec, handle) = latency_pair()?;
+        recorders.push(rec);
+        handles.push(handle);
+    }
+    let collector = LatencyCollector::new(handles)?;
+    let mut telemetry = Telemetry::new(counters.clone(), opts.port_names, collector);
+    if let Some(d) = opts.device_stats {
+        telemetry = telemetry.with_device_stats(d);
+    }
+    let telemetry = Arc::new(telemetry);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let control_stop = Arc::new(AtomicBool::new(false));
+    let (req_tx, req_rx) = control::request_channel();
+
+    let mut gw = Gateway {
+        stop: stop.clone(),
+        control_stop: control_stop.clone(),
+        workers: Vec::with_capacity(n),
+        control: None,
+        socket: None,
+        metrics: None,
+        metrics_addr: None,
+        requests: req_tx.clone(),
+        telemetry: telemetry.clone(),
+        started: Instant::now(),
+    };
+
+    // Workers report whether they initialised before the gateway counts as started.
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(n);
+    let items = ios
+        .into_iter()
+        .zip(replicas)
+        .zip(recorders)
+        .zip(counters)
+        .enumerate();
+    for (id, (((io, replica), rec), ctr)) in items {
+        let core = cfg.workers.cores.get(id).copied().unwrap_or(0);
+        let worker: Worker<I, LatencyRecorder> =
+            Worker::new(id, settings.clone(), io, replica, ctr, rec);
+        let stop = stop.clone();
+        let ready = ready_tx.clone();
+        let pin = opts.pin_workers;
+        let spawned = std::thread::Builder::new()
+            .name(format!("vxgate-w{id}"))
+            .spawn(move || {
+                let mut worker = worker;
+                if pin && !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                    let _ = ready.send(Err(format!("cannot pin to core {core}")));
+                    return;
+                }
+                if let Err(e) = I::thread_init() {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+                let _ = ready.send(Ok(()));
+                worker.run(&stop);
+                I::thread_exit();
+            });
+        match spawned {
+            Ok(h) => gw.workers.push(h),
+            Err(e) => {
+                gw.abort();
+                return Err(RuntimeError::Spawn(e));
+            }
+        }
+    }
+    for id in 0..n {
+        let r = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| Err("did not report within 10 s".into()));
+        if let Err(reason) = r {
+            gw.abort();
+            return Err(RuntimeError::WorkerInit {
+                worker: id,
+                core: cfg.workers.cores.get(id).copied().unwrap_or(0),
+                reason,
+            });
+        }
+    }
+
+    match control::thread::spawn(cp, telemetry.clone(), req_rx, control_stop.clone()) {
+        Ok(h) => gw.control = Some(h),
+        Err(e) => {
+            gw.abort();
+            return Err(e.into());
+        }
+    }
+    if opts.serve_control {
+        match control::server::serve(&cfg.control.socket, req_tx, control_stop.clone()) {
+            Ok(h) => gw.socket = Some(h),
+            Err(e) => {
+                gw.abort();
+                return Err(e.into());
+            }
+        }
+    }
+    if opts.serve_metrics && cfg.metrics.enabled {
+        match crate::metrics::http::serve(
+            cfg.metrics.listen,
+            cfg.metrics.allow_remote,
+            telemetry,
+            control_stop,
+        ) {
+            Ok((addr, h)) => {
+                gw.metrics_addr = Some(addr);
+                gw.metrics = Some(h);
+            }
+            Err(e) => {
+                gw.abort();
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(gw)
+}
+
+impl Gateway {
+    /// The flag that stops the workers (set it from a signal handler).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Where `/metrics` is served, once bound.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// A sender into the control thread (what the socket server uses), for in-process callers.
+    pub fn requests(&self) -> crossbeam_channel::Sender<control::ControlMsg> {
+        self.requests.clone()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn abort(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.control_stop.store(true, Ordering::Relaxed);
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        if let Some(h) = self.control.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.socket.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.metrics.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Stops the workers, then the control side, and returns the final summary and the
+    /// control plane (for tests that inspect the authoritative tables).
+    pub fn shutdown(mut self) -> (Summary, Option<ControlPlane>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        let elapsed = self.started.elapsed();
+        self.control_stop.store(true, Ordering::Relaxed);
+        let cp = self.control.take().and_then(|h| h.join().ok());
+        if let Some(h) = self.socket.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.metrics.take() {
+            let _ = h.join();
+        }
+        (Summary::from_telemetry(&self.telemetry, elapsed), cp)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// Totals at shutdown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub seconds: f64,
+    pub access_rx: (u64, u64),
+    pub access_tx: (u64, u64),
+    pub underlay_rx: (u64, u64),
+    pub underlay_tx: (u64, u64),
+    pub encap: u64,
+    pub decap: u64,
+    pub flood: u64,
+    pub drops: Vec<(&'static str, u64)>,
+}
+
+impl Summary {
+    pub fn from_telemetry(t: &Telemetry, elapsed: Duration) -> Summary {
+        let mut s = Summary {
+            seconds: elapsed.as_secs_f64(),
+            ..Summary::default()
+        };
+        let add = |a: &mut (u64, u64), q: &crate::metrics::QueueCounters| {
+            a.0 += q.packets.get();
+            a.1 += q.bytes.get();
+        };
+        for w in &t.workers {
+            add(&mut s.access_rx, &w.access_rx);
+            add(&mut s.access_tx, &w.access_tx);
+            add(&mut s.underlay_rx, &w.underlay_rx);
+            add(&mut s.underlay_tx, &w.underlay_tx);
+            s.encap += w.encap_packets.get();
+            s.decap += w.decap_packets.get();
+            s.flood += w.flood_packets.get();
+        }
+        for r in DropReason::ALL {
+            let n: u64 = t.workers.iter().map(|w| w.dropped(r)).sum();
+            if n > 0 {
+                s.drops.push((r.as_str(), n));
+            }
+        }
+        s
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.seconds.max(1e-9);
+        let line = |f: &mut fmt::Formatter<'_>, name: &str, (p, b): (u64, u64)| {
+            writeln!(
+                f,
+                "  {name:<12} {p:>14} pkts {b:>16} bytes  {:>8.3} Mpps {:>8.3} Gbps",
+                p as f64 / secs / 1e6,
+                b as f64 * 8.0 / secs / 1e9
+            )
+        };
+        writeln!(f, "vxgate summary after {:.1} s", self.seconds)?;
+        line(f, "access rx", self.access_rx)?;
+        line(f, "access tx", self.access_tx)?;
+        line(f, "underlay rx", self.underlay_rx)?;
+        line(f, "underlay tx", self.underlay_tx)?;
+        writeln!(
+            f,
+            "  encap {}  decap {}  flood replicas {}",
+            self.encap, self.decap, self.flood
+        )?;
+        if self.drops.is_empty() {
+            writeln!(f, "  drops: none")
+        } else {
+            writeln!(f, "  drops ({} total):", self.total_drops())?;
+            for (r, n) in &self.drops {
+                writeln!(f, "    {r:<24} {n}")?;
+            }
+            Ok(())
+        }
+    }
+}
