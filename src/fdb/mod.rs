@@ -15,8 +15,13 @@ use std::net::Ipv4Addr;
 
 use crate::types::{MacAddr, Vni};
 
+pub mod control;
+pub mod hash;
+pub mod neighbor;
 pub mod replica;
+pub mod table;
 
+pub use control::{ControlPlane, FdbError};
 pub use replica::Replica;
 
 /// The key of an FDB entry: a MAC address within a VNI.

@@ -3,19 +3,26 @@
 //! # Contract
 //! - Written only by its worker, inside `apply_pending`, from deltas the control thread
 //!   published; read only by the same worker. No other thread ever touches it, so it needs no
-//!   lock and no atomic.
+//!   lock and no atomic read-modify-write (the `applied` generation is a plain release store).
 //! - A change becomes visible to lookups at the top of the worker's next poll iteration after
 //!   it was published (bounded by `max` deltas per iteration).
 //! - After applying, the worker stores the generation it reached into `applied`, which the
 //!   control thread reads to tell when every replica has converged.
+//! - Nothing here allocates after [`channel_with_capacity`]: the FDB, the next-hop map, the
+//!   miss rate limiter and the learn-report filter are fixed-capacity tables sized at creation.
+//!   An FDB insert beyond capacity is refused and counted ([`Replica::refused_inserts`]); the
+//!   control thread keeps its own limits below the replica capacity, so it never happens.
+//! - Reports to the control thread are rate limited per key so a busy flow costs one event per
+//!   interval, not one per packet.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
 use crossbeam_utils::CachePadded;
 
+use super::hash::{FdbMap, IpMap, Stamp};
 use super::{Delta, Event, FdbKey, Report, Versioned};
 use crate::types::{MacAddr, Vni};
 
@@ -23,13 +30,16 @@ use crate::types::{MacAddr, Vni};
 pub const REFRESH_INTERVAL_SECS: u32 = 10;
 /// Seconds between two miss reports for the same next hop.
 pub const MISS_REPORT_INTERVAL_SECS: u32 = 1;
-
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    remote: Ipv4Addr,
-    /// Worker-local tick of the last report for this entry (for refresh rate-limiting).
-    reported_secs: u32,
-}
+/// FDB entries a replica holds when made by [`channel`].
+pub const DEFAULT_FDB_CAPACITY: usize = 64 * 1024;
+/// Next hops (remote VTEPs) a replica holds.
+pub const NEIGHBOR_CAPACITY: usize = 4096;
+/// Addresses whose misses are rate limited at once.
+pub const MISS_CAPACITY: usize = 4096;
+/// ARP requests queued for transmission at most.
+pub const ARP_QUEUE_CAPACITY: usize = 64;
+/// Slots of the direct-mapped filter that rate limits reports of not-yet-known keys.
+const LEARN_FILTER_SLOTS: usize = 1024;
 
 /// The control thread's end of one worker's channels.
 pub struct WorkerLink {
@@ -38,8 +48,19 @@ pub struct WorkerLink {
     pub applied: Arc<CachePadded<AtomicU64>>,
 }
 
-/// Creates the channels between the control thread and one worker.
+/// Creates the channels between the control thread and one worker, with a replica of
+/// [`DEFAULT_FDB_CAPACITY`] entries.
 pub fn channel(delta_capacity: usize, event_capacity: usize) -> (WorkerLink, Replica) {
+    channel_with_capacity(delta_capacity, event_capacity, DEFAULT_FDB_CAPACITY)
+}
+
+/// Creates the channels between the control thread and one worker, with a replica that holds
+/// up to `fdb_capacity` FDB entries (all memory allocated here).
+pub fn channel_with_capacity(
+    delta_capacity: usize,
+    event_capacity: usize,
+    fdb_capacity: usize,
+) -> (WorkerLink, Replica) {
     let (dp, dc) = rtrb::RingBuffer::new(delta_capacity);
     let (ep, ec) = rtrb::RingBuffer::new(event_capacity);
     let applied = Arc::new(CachePadded::new(AtomicU64::new(0)));
@@ -50,28 +71,34 @@ pub fn channel(delta_capacity: usize, event_capacity: usize) -> (WorkerLink, Rep
             applied: applied.clone(),
         },
         Replica {
-            fdb: HashMap::new(),
-            neighbors: HashMap::new(),
-            misses: HashMap::new(),
+            fdb: FdbMap::with_capacity(fdb_capacity),
+            neighbors: IpMap::with_capacity(NEIGHBOR_CAPACITY),
+            misses: IpMap::with_capacity(MISS_CAPACITY),
+            learn_filter: vec![0; LEARN_FILTER_SLOTS].into_boxed_slice(),
             deltas: dc,
             events: ep,
             applied,
             generation: 0,
-            arp_requests: Vec::with_capacity(64),
+            arp_requests: ArrayVec::new(),
+            refused_neighbors: 0,
         },
     )
 }
 
 /// One worker's replica.
 pub struct Replica {
-    fdb: HashMap<FdbKey, Entry>,
-    neighbors: HashMap<Ipv4Addr, MacAddr>,
-    misses: HashMap<Ipv4Addr, u32>,
+    fdb: FdbMap,
+    neighbors: IpMap<MacAddr>,
+    /// Last miss report per next hop, in worker seconds.
+    misses: IpMap<u32>,
+    /// Direct-mapped: high 32 bits of a key hash, low 32 bits the second it was last reported.
+    learn_filter: Box<[u64]>,
     deltas: rtrb::Consumer<Versioned>,
     events: rtrb::Producer<Event>,
     applied: Arc<CachePadded<AtomicU64>>,
     generation: u64,
-    arp_requests: Vec<Ipv4Addr>,
+    arp_requests: ArrayVec<Ipv4Addr, ARP_QUEUE_CAPACITY>,
+    refused_neighbors: u64,
 }
 
 impl Replica {
@@ -93,30 +120,25 @@ impl Replica {
     fn apply(&mut self, d: Delta) {
         match d {
             Delta::FdbSet { key, remote } => {
-                self.fdb.insert(
-                    key,
-                    Entry {
-                        remote,
-                        reported_secs: 0,
-                    },
-                );
+                // A refusal is counted inside the map.
+                let _ = self.fdb.insert(&key, remote);
             }
             Delta::FdbRemove { key } => {
                 self.fdb.remove(&key);
             }
-            Delta::FdbFlush { vni: None } => self.fdb.clear(),
-            Delta::FdbFlush { vni: Some(v) } => self.fdb.retain(|k, _| k.vni != v),
+            Delta::FdbFlush { vni } => self.fdb.flush(vni),
             Delta::NeighborSet { ip, mac } => {
-                self.neighbors.insert(ip, mac);
-                self.misses.remove(&ip);
+                if self.neighbors.insert(ip, mac).is_err() {
+                    self.refused_neighbors += 1;
+                }
+                self.misses.remove(ip);
             }
             Delta::NeighborRemove { ip } => {
-                self.neighbors.remove(&ip);
+                self.neighbors.remove(ip);
             }
             Delta::ArpRequest { ip } => {
-                if self.arp_requests.len() < self.arp_requests.capacity() {
-                    self.arp_requests.push(ip);
-                }
+                // The control thread retries, so a request lost to a full queue is harmless.
+                let _ = self.arp_requests.try_push(ip);
             }
         }
     }
@@ -129,14 +151,14 @@ impl Replica {
     /// The remote VTEP for `(vni, mac)`.
     #[inline]
     pub fn lookup(&self, vni: Vni, mac: MacAddr) -> Option<Ipv4Addr> {
-        self.fdb.get(&FdbKey { vni, mac }).map(|e| e.remote)
+        self.fdb.get(&FdbKey { vni, mac })
     }
 
-    /// Looks up a whole burst of keys at once; `out[i]` answers `keys[i]`.
+    /// Looks up a whole burst of keys at once; `out[i]` answers `keys[i]`. Hashes and
+    /// prefetches every key's bucket before probing any, so the cache misses overlap.
+    #[inline]
     pub fn lookup_burst(&self, keys: &[FdbKey], out: &mut [Option<Ipv4Addr>]) {
-        for (k, o) in keys.iter().zip(out.iter_mut()) {
-            *o = self.fdb.get(k).map(|e| e.remote);
-        }
+        self.fdb.get_burst(keys, out);
     }
 
     /// Number of FDB entries in the replica.
@@ -146,50 +168,83 @@ impl Replica {
     pub fn is_empty(&self) -> bool {
         self.fdb.is_empty()
     }
+    /// Most FDB entries the replica holds.
+    pub fn capacity(&self) -> usize {
+        self.fdb.capacity()
+    }
+    /// FDB inserts refused because the replica was full (should stay 0).
+    pub fn refused_inserts(&self) -> u64 {
+        self.fdb.refused()
+    }
+    /// Next-hop inserts refused because the neighbour map was full (should stay 0).
+    pub fn refused_neighbors(&self) -> u64 {
+        self.refused_neighbors
+    }
+    /// Number of next hops known.
+    pub fn neighbor_len(&self) -> usize {
+        self.neighbors.len()
+    }
 
-    /// All entries, for convergence checks in tests (not for the fast path).
+    /// All entries, sorted, for convergence checks in tests (allocates: not for the fast path).
     pub fn entries(&self) -> Vec<(FdbKey, Ipv4Addr)> {
-        let mut v: Vec<_> = self.fdb.iter().map(|(k, e)| (*k, e.remote)).collect();
+        let mut v: Vec<_> = self.fdb.iter().collect();
         v.sort();
         v
     }
 
     /// Records that `key` was seen behind `remote` at worker tick `now_secs`, and reports it
-    /// to the control thread when it is new, moved, or due for an ageing refresh.
+    /// to the control thread when it is new, moved, or due for an ageing refresh. New and
+    /// moved keys are reported at most once per second each (a direct-mapped filter; a
+    /// collision only costs an extra report).
     pub fn learn(&mut self, key: FdbKey, remote: Ipv4Addr, now_secs: u32) -> Report {
-        if let Some(e) = self.fdb.get_mut(&key) {
-            if e.remote == remote
-                && now_secs.wrapping_sub(e.reported_secs) < REFRESH_INTERVAL_SECS
-                && e.reported_secs != 0
-            {
-                return Report::NotNeeded;
+        match self
+            .fdb
+            .check_and_stamp(&key, remote, now_secs, REFRESH_INTERVAL_SECS)
+        {
+            Stamp::Fresh => Report::NotNeeded,
+            Stamp::Due => Self::push(&mut self.events, Event::Learn { key, remote }),
+            Stamp::Absent | Stamp::Moved => {
+                let h = self.fdb.key_hash(&key);
+                let tag = h & 0xffff_ffff_0000_0000;
+                let idx = (h as usize) & (LEARN_FILTER_SLOTS - 1);
+                let Some(slot) = self.learn_filter.get_mut(idx) else {
+                    return Report::NotNeeded;
+                };
+                if *slot & 0xffff_ffff_0000_0000 == tag && *slot as u32 == now_secs {
+                    return Report::NotNeeded;
+                }
+                let r = Self::push(&mut self.events, Event::Learn { key, remote });
+                if r == Report::Sent {
+                    *slot = tag | u64::from(now_secs);
+                }
+                r
             }
-            e.reported_secs = now_secs.max(1);
         }
-        Self::push(&mut self.events, Event::Learn { key, remote })
     }
 
     /// The next-hop MAC for a remote VTEP. On a miss, reports it (at most once per
     /// `MISS_REPORT_INTERVAL_SECS` per address) so the control thread resolves it.
     #[inline]
     pub fn next_hop(&mut self, ip: Ipv4Addr, now_secs: u32) -> Result<MacAddr, Report> {
-        if let Some(m) = self.neighbors.get(&ip) {
-            return Ok(*m);
+        if let Some(m) = self.neighbors.get(ip) {
+            return Ok(m);
         }
-        if let Some(last) = self.misses.get(&ip) {
-            if now_secs.wrapping_sub(*last) < MISS_REPORT_INTERVAL_SECS {
+        if let Some(last) = self.misses.get(ip) {
+            if now_secs.wrapping_sub(last) < MISS_REPORT_INTERVAL_SECS {
                 return Err(Report::NotNeeded);
             }
         }
-        if self.misses.len() < 4096 {
-            self.misses.insert(ip, now_secs);
+        if self.misses.is_full() {
+            // Only a rate limiter: forgetting it costs a few extra reports, never a wrong answer.
+            self.misses.clear();
         }
+        let _ = self.misses.insert(ip, now_secs);
         Err(Self::push(&mut self.events, Event::NeighborMiss { ip }))
     }
 
     /// Reports an ARP sighting from the underlay.
     pub fn neighbor_seen(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Report {
-        if self.neighbors.get(&ip) == Some(&mac) {
+        if self.neighbors.get(ip) == Some(mac) {
             return Report::NotNeeded;
         }
         Self::push(&mut self.events, Event::NeighborSeen { ip, mac })
@@ -205,5 +260,141 @@ impl Replica {
             Ok(()) => Report::Sent,
             Err(_) => Report::QueueFull,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(v: u32, m: u64) -> FdbKey {
+        FdbKey::new(Vni::from_wire(v), MacAddr::from_u64(m))
+    }
+
+    fn send(link: &mut WorkerLink, generation: u64, delta: Delta) {
+        assert!(link.deltas.push(Versioned { generation, delta }).is_ok());
+    }
+
+    #[test]
+    fn applies_deltas_and_reports_generation() {
+        let (mut link, mut r) = channel_with_capacity(16, 16, 100);
+        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        send(
+            &mut link,
+            1,
+            Delta::FdbSet {
+                key: key(1, 1),
+                remote: ip,
+            },
+        );
+        send(
+            &mut link,
+            2,
+            Delta::FdbSet {
+                key: key(2, 1),
+                remote: ip,
+            },
+        );
+        send(&mut link, 3, Delta::FdbRemove { key: key(1, 1) });
+        assert_eq!(r.apply_pending(2), 2);
+        assert_eq!(r.generation(), 2);
+        assert_eq!(link.applied.load(Ordering::Acquire), 2);
+        assert_eq!(r.lookup(Vni::from_wire(1), MacAddr::from_u64(1)), Some(ip));
+        assert_eq!(r.apply_pending(10), 1);
+        assert_eq!(r.entries(), vec![(key(2, 1), ip)]);
+        send(
+            &mut link,
+            4,
+            Delta::FdbFlush {
+                vni: Some(Vni::from_wire(2)),
+            },
+        );
+        r.apply_pending(10);
+        assert!(r.is_empty());
+        assert_eq!(r.capacity(), 100);
+    }
+
+    #[test]
+    fn learn_reports_new_moved_and_due_refresh_only() {
+        let (mut link, mut r) = channel_with_capacity(16, 64, 100);
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let b = Ipv4Addr::new(10, 0, 0, 2);
+        let k = key(1, 1);
+        assert_eq!(r.learn(k, a, 100), Report::Sent);
+        // Same second, still unknown: filtered.
+        assert_eq!(r.learn(k, a, 100), Report::NotNeeded);
+        assert_eq!(r.learn(k, a, 101), Report::Sent);
+        send(&mut link, 1, Delta::FdbSet { key: k, remote: a });
+        r.apply_pending(8);
+        assert_eq!(r.learn(k, a, 102), Report::Sent); // first refresh stamp
+        assert_eq!(r.learn(k, a, 103), Report::NotNeeded);
+        assert_eq!(r.learn(k, a, 111), Report::NotNeeded);
+        assert_eq!(r.learn(k, a, 112), Report::Sent);
+        // Moved: reported, then filtered within the second.
+        assert_eq!(r.learn(k, b, 112), Report::Sent);
+        assert_eq!(r.learn(k, b, 112), Report::NotNeeded);
+        let mut n = 0;
+        while let Ok(ev) = link.events.pop() {
+            assert!(matches!(ev, Event::Learn { .. }));
+            n += 1;
+        }
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn queue_full_is_reported() {
+        let (_link, mut r) = channel_with_capacity(4, 1, 10);
+        assert_eq!(
+            r.learn(key(1, 1), Ipv4Addr::new(1, 1, 1, 1), 1),
+            Report::Sent
+        );
+        assert_eq!(
+            r.learn(key(1, 2), Ipv4Addr::new(1, 1, 1, 1), 1),
+            Report::QueueFull
+        );
+        // A dropped report is not remembered: the next packet tries again.
+        assert_eq!(
+            r.learn(key(1, 2), Ipv4Addr::new(1, 1, 1, 1), 1),
+            Report::QueueFull
+        );
+    }
+
+    #[test]
+    fn next_hop_miss_is_rate_limited_and_resolved_by_delta() {
+        let (mut link, mut r) = channel(16, 16);
+        let ip = Ipv4Addr::new(192, 0, 2, 1);
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        assert_eq!(r.next_hop(ip, 5), Err(Report::Sent));
+        assert_eq!(r.next_hop(ip, 5), Err(Report::NotNeeded));
+        assert_eq!(r.next_hop(ip, 6), Err(Report::Sent));
+        send(&mut link, 1, Delta::NeighborSet { ip, mac });
+        send(&mut link, 1, Delta::ArpRequest { ip });
+        r.apply_pending(8);
+        assert_eq!(r.next_hop(ip, 6), Ok(mac));
+        assert_eq!(r.neighbor_seen(ip, mac), Report::NotNeeded);
+        assert_eq!(r.take_arp_request(), Some(ip));
+        assert_eq!(r.take_arp_request(), None);
+        send(&mut link, 2, Delta::NeighborRemove { ip });
+        r.apply_pending(8);
+        assert_eq!(r.next_hop(ip, 7), Err(Report::Sent));
+    }
+
+    #[test]
+    fn full_replica_refuses_and_counts() {
+        let (mut link, mut r) = channel_with_capacity(16, 16, 2);
+        for i in 0..3 {
+            send(
+                &mut link,
+                i + 1,
+                Delta::FdbSet {
+                    key: key(1, i),
+                    remote: Ipv4Addr::LOCALHOST,
+                },
+            );
+        }
+        r.apply_pending(8);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.refused_inserts(), 1);
+        assert_eq!(r.generation(), 3);
     }
 }

@@ -1,0 +1,546 @@
+//! The authoritative FDB, owned by the control thread.
+//!
+//! # Design
+//! - One entry per (VNI, MAC) with its kind: `Static` (config or CLI), `Remote` (from a
+//!   distributed store) or `Learned` (reported by a worker). Precedence is
+//!   static > remote > learned: a learned sighting never replaces a static or remote entry, a
+//!   remote entry replaces a learned one but never a static one, a static entry replaces all.
+//! - Learning is per VNI: a VNI without a policy is unknown (its events are rejected), a VNI
+//!   with learning off ignores events (counted apart), and learned entries are capped per VNI
+//!   and globally. A known MAC seen behind a new VTEP moves (counted).
+//! - Learned entries age: removed once not refreshed for `aging`; static and remote never do.
+//! - Every method returns what changed so the caller (`control`) publishes exactly that.
+//! - Std collections (a `BTreeMap`, so listings come out sorted): this is the control thread.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::control::FdbError;
+use super::FdbKey;
+use crate::types::{MacAddr, Vni};
+
+/// Where an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryKind {
+    /// From the configuration or the control socket; never ages, never replaced by learning.
+    Static,
+    /// Reported by a worker from the underlay; ages.
+    Learned,
+    /// From the distributed store; never ages, replaces learned entries.
+    Remote,
+}
+
+impl fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EntryKind::Static => "static",
+            EntryKind::Learned => "learned",
+            EntryKind::Remote => "remote",
+        })
+    }
+}
+
+/// Learning policy of one VNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VniPolicy {
+    pub learning: bool,
+    pub max_learned: usize,
+}
+
+/// One row of an FDB listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdbRow {
+    pub vni: Vni,
+    pub mac: MacAddr,
+    pub remote: Ipv4Addr,
+    pub kind: EntryKind,
+    /// Seconds since the entry was added or last refreshed.
+    pub age_secs: u64,
+}
+
+/// One entry of the authoritative table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FdbEntry {
+    pub remote: Ipv4Addr,
+    pub kind: EntryKind,
+    pub last_seen: Instant,
+}
+
+/// What a learn event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnOutcome {
+    /// A new learned entry: publish it.
+    Added,
+    /// Moved to a new remote: publish it.
+    Moved,
+    /// Same remote, ageing clock restarted: nothing to publish.
+    Refreshed,
+    /// Learning is off for the VNI.
+    Ignored,
+    /// Unknown VNI, static or remote entry in the way, or a limit reached.
+    Rejected,
+}
+
+/// Event and ageing counters of the table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableCounters {
+    pub learn_events: u64,
+    pub moves: u64,
+    pub learn_rejected: u64,
+    pub learn_ignored: u64,
+    pub aged_out: u64,
+}
+
+/// The authoritative FDB.
+pub struct FdbTable {
+    entries: BTreeMap<FdbKey, FdbEntry>,
+    policies: BTreeMap<Vni, VniPolicy>,
+    learned_per_vni: BTreeMap<Vni, usize>,
+    learned_total: usize,
+    static_total: usize,
+    remote_total: usize,
+    max_learned_total: usize,
+    max_entries: usize,
+    aging: Duration,
+    counters: TableCounters,
+}
+
+impl FdbTable {
+    /// An empty table. `max_entries` bounds all kinds together (the replica capacity).
+    pub fn new(
+        policies: BTreeMap<Vni, VniPolicy>,
+        max_learned_total: usize,
+        max_entries: usize,
+        aging: Duration,
+    ) -> FdbTable {
+        FdbTable {
+            entries: BTreeMap::new(),
+            policies,
+            learned_per_vni: BTreeMap::new(),
+            learned_total: 0,
+            static_total: 0,
+            remote_total: 0,
+            max_learned_total,
+            max_entries,
+            aging,
+            counters: TableCounters::default(),
+        }
+    }
+
+    /// Changes the bound on all entries together; existing entries stay.
+    pub fn set_max_entries(&mut self, max_entries: usize) {
+        self.max_entries = max_entries;
+    }
+
+    pub fn get(&self, key: &FdbKey) -> Option<&FdbEntry> {
+        self.entries.get(key)
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn counters(&self) -> TableCounters {
+        self.counters
+    }
+    /// (static, learned, remote) entry counts.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.static_total, self.learned_total, self.remote_total)
+    }
+    /// Learned entries of one VNI.
+    pub fn learned_in(&self, vni: Vni) -> usize {
+        self.learned_per_vni.get(&vni).copied().unwrap_or(0)
+    }
+
+    fn account(&mut self, vni: Vni, kind: EntryKind, add: bool) {
+        let d = |n: &mut usize| {
+            if add {
+                *n += 1
+            } else {
+                *n = n.saturating_sub(1)
+            }
+        };
+        match kind {
+            EntryKind::Static => d(&mut self.static_total),
+            EntryKind::Remote => d(&mut self.remote_total),
+            EntryKind::Learned => {
+                d(&mut self.learned_total);
+                d(self.learned_per_vni.entry(vni).or_insert(0));
+            }
+        }
+    }
+
+    fn put(&mut self, key: FdbKey, e: FdbEntry) {
+        if let Some(old) = self.entries.insert(key, e) {
+            self.account(key.vni, old.kind, false);
+        }
+        self.account(key.vni, e.kind, true);
+    }
+
+    fn check_room(&self, key: &FdbKey) -> Result<(), FdbError> {
+        if !self.entries.contains_key(key) && self.entries.len() >= self.max_entries {
+            return Err(FdbError::TableFull {
+                max: self.max_entries,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets a static entry (replacing any other kind). Returns whether the published
+    /// mapping (key → remote) changed.
+    pub fn set_static(
+        &mut self,
+        key: FdbKey,
+        remote: Ipv4Addr,
+        now: Instant,
+    ) -> Result<bool, FdbError> {
+        if !self.policies.contains_key(&key.vni) {
+            return Err(FdbError::UnknownVni(key.vni));
+        }
+        self.check_room(&key)?;
+        let changed = self.entries.get(&key).map(|e| e.remote) != Some(remote);
+        self.put(
+            key,
+            FdbEntry {
+                remote,
+                kind: EntryKind::Static,
+                last_seen: now,
+            },
+        );
+        Ok(changed)
+    }
+
+    /// Sets an entry from the distributed store: replaces learned and remote entries, never a
+    /// static one. Returns whether the published mapping changed.
+    pub fn set_remote(
+        &mut self,
+        key: FdbKey,
+        remote: Ipv4Addr,
+        now: Instant,
+    ) -> Result<bool, FdbError> {
+        if !self.policies.contains_key(&key.vni) {
+            return Err(FdbError::UnknownVni(key.vni));
+        }
+        if let Some(e) = self.entries.get(&key) {
+            if e.kind == EntryKind::Static {
+                return Err(FdbError::StaticEntry {
+                    vni: key.vni,
+                    mac: key.mac,
+                });
+            }
+        }
+        self.check_room(&key)?;
+        let changed = self.entries.get(&key).map(|e| e.remote) != Some(remote);
+        self.put(
+            key,
+            FdbEntry {
+                remote,
+                kind: EntryKind::Remote,
+                last_seen: now,
+            },
+        );
+        Ok(changed)
+    }
+
+    /// Removes an entry of any kind.
+    pub fn remove(&mut self, key: FdbKey) -> Result<FdbEntry, FdbError> {
+        let e = self.entries.remove(&key).ok_or(FdbError::NotFound {
+            vni: key.vni,
+            mac: key.mac,
+        })?;
+        self.account(key.vni, e.kind, false);
+        Ok(e)
+    }
+
+    /// Whether every entry in scope (one VNI or all) is learned, so a flush of learned
+    /// entries empties the scope.
+    pub fn only_learned(&self, vni: Option<Vni>) -> bool {
+        match vni {
+            None => self.static_total == 0 && self.remote_total == 0,
+            Some(v) => self
+                .scope(Some(v))
+                .all(|(_, e)| e.kind == EntryKind::Learned),
+        }
+    }
+
+    fn scope(&self, vni: Option<Vni>) -> impl Iterator<Item = (&FdbKey, &FdbEntry)> + '_ {
+        let (lo, hi) = match vni {
+            Some(v) => (
+                FdbKey::new(v, MacAddr::ZERO),
+                FdbKey::new(v, MacAddr::from_u64(0xffff_ffff_ffff)),
+            ),
+            None => (
+                FdbKey::new(Vni::from_wire(0), MacAddr::ZERO),
+                FdbKey::new(
+                    Vni::from_wire(Vni::MAX),
+                    MacAddr::from_u64(0xffff_ffff_ffff),
+                ),
+            ),
+        };
+        self.entries.range(lo..=hi)
+    }
+
+    /// Removes the learned entries of one VNI or of all; returns their keys.
+    pub fn flush_learned(&mut self, vni: Option<Vni>) -> Vec<FdbKey> {
+        let keys: Vec<FdbKey> = self
+            .scope(vni)
+            .filter(|(_, e)| e.kind == EntryKind::Learned)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            if let Some(e) = self.entries.remove(k) {
+                self.account(k.vni, e.kind, false);
+            }
+        }
+        keys
+    }
+
+    /// Handles a worker's sighting of `key` behind `remote` at `now`.
+    pub fn learn(&mut self, key: FdbKey, remote: Ipv4Addr, now: Instant) -> LearnOutcome {
+        self.counters.learn_events += 1;
+        let Some(policy) = self.policies.get(&key.vni).copied() else {
+            self.counters.learn_rejected += 1;
+            return LearnOutcome::Rejected;
+        };
+        if !policy.learning {
+            self.counters.learn_ignored += 1;
+            return LearnOutcome::Ignored;
+        }
+        if let Some(e) = self.entries.get_mut(&key) {
+            return match e.kind {
+                EntryKind::Learned if e.remote == remote => {
+                    e.last_seen = now;
+                    LearnOutcome::Refreshed
+                }
+                EntryKind::Learned => {
+                    e.remote = remote;
+                    e.last_seen = now;
+                    self.counters.moves += 1;
+                    LearnOutcome::Moved
+                }
+                // The configured or distributed answer stands; a sighting that agrees with it
+                // is not a rejection.
+                _ if e.remote == remote => LearnOutcome::Refreshed,
+                _ => {
+                    self.counters.learn_rejected += 1;
+                    LearnOutcome::Rejected
+                }
+            };
+        }
+        if self.learned_in(key.vni) >= policy.max_learned
+            || self.learned_total >= self.max_learned_total
+            || self.entries.len() >= self.max_entries
+        {
+            self.counters.learn_rejected += 1;
+            return LearnOutcome::Rejected;
+        }
+        self.put(
+            key,
+            FdbEntry {
+                remote,
+                kind: EntryKind::Learned,
+                last_seen: now,
+            },
+        );
+        LearnOutcome::Added
+    }
+
+    /// Removes learned entries not refreshed for the ageing time; returns their keys.
+    pub fn expire(&mut self, now: Instant) -> Vec<FdbKey> {
+        let aging = self.aging;
+        let keys: Vec<FdbKey> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                e.kind == EntryKind::Learned && now.saturating_duration_since(e.last_seen) >= aging
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            if let Some(e) = self.entries.remove(k) {
+                self.account(k.vni, e.kind, false);
+            }
+        }
+        self.counters.aged_out += keys.len() as u64;
+        keys
+    }
+
+    /// Rows of one VNI or of all, sorted by (VNI, MAC).
+    pub fn rows(&self, vni: Option<Vni>, now: Instant) -> Vec<FdbRow> {
+        self.scope(vni)
+            .map(|(k, e)| FdbRow {
+                vni: k.vni,
+                mac: k.mac,
+                remote: e.remote,
+                kind: e.kind,
+                age_secs: now.saturating_duration_since(e.last_seen).as_secs(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vni(v: u32) -> Vni {
+        Vni::from_wire(v)
+    }
+    fn key(v: u32, m: u64) -> FdbKey {
+        FdbKey::new(vni(v), MacAddr::from_u64(m))
+    }
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn table(max_per_vni: usize, max_total: usize) -> FdbTable {
+        let mut p = BTreeMap::new();
+        p.insert(
+            vni(1),
+            VniPolicy {
+                learning: true,
+                max_learned: max_per_vni,
+            },
+        );
+        p.insert(
+            vni(2),
+            VniPolicy {
+                learning: true,
+                max_learned: max_per_vni,
+            },
+        );
+        p.insert(
+            vni(3),
+            VniPolicy {
+                learning: false,
+                max_learned: max_per_vni,
+            },
+        );
+        FdbTable::new(p, max_total, 1000, Duration::from_secs(300))
+    }
+
+    #[test]
+    fn learned_never_replaces_static_or_remote() {
+        let mut t = table(10, 10);
+        let now = Instant::now();
+        assert_eq!(t.set_static(key(1, 1), A, now), Ok(true));
+        assert_eq!(t.learn(key(1, 1), B, now), LearnOutcome::Rejected);
+        assert_eq!(t.learn(key(1, 1), A, now), LearnOutcome::Refreshed);
+        assert_eq!(
+            t.get(&key(1, 1)).map(|e| (e.remote, e.kind)),
+            Some((A, EntryKind::Static))
+        );
+        assert_eq!(t.set_remote(key(1, 2), A, now), Ok(true));
+        assert_eq!(t.learn(key(1, 2), B, now), LearnOutcome::Rejected);
+        assert_eq!(t.counters().learn_rejected, 2);
+        // Remote never replaces static; static replaces anything.
+        assert!(matches!(
+            t.set_remote(key(1, 1), B, now),
+            Err(FdbError::StaticEntry { .. })
+        ));
+        assert_eq!(t.set_static(key(1, 2), B, now), Ok(true));
+        assert_eq!(t.counts(), (2, 0, 0));
+        assert_eq!(
+            t.set_static(key(9, 1), A, now),
+            Err(FdbError::UnknownVni(vni(9)))
+        );
+    }
+
+    #[test]
+    fn move_is_counted_and_remote_replaces_learned() {
+        let mut t = table(10, 10);
+        let now = Instant::now();
+        assert_eq!(t.learn(key(1, 1), A, now), LearnOutcome::Added);
+        assert_eq!(t.learn(key(1, 1), A, now), LearnOutcome::Refreshed);
+        assert_eq!(t.learn(key(1, 1), B, now), LearnOutcome::Moved);
+        assert_eq!(t.counters().moves, 1);
+        assert_eq!(t.counters().learn_events, 3);
+        assert_eq!(t.set_remote(key(1, 1), B, now), Ok(false));
+        assert_eq!(t.counts(), (0, 0, 1));
+        assert_eq!(t.learned_in(vni(1)), 0);
+    }
+
+    #[test]
+    fn per_vni_and_global_limits_and_learning_off() {
+        let mut t = table(2, 3);
+        let now = Instant::now();
+        assert_eq!(t.learn(key(1, 1), A, now), LearnOutcome::Added);
+        assert_eq!(t.learn(key(1, 2), A, now), LearnOutcome::Added);
+        assert_eq!(t.learn(key(1, 3), A, now), LearnOutcome::Rejected);
+        assert_eq!(t.learn(key(2, 1), A, now), LearnOutcome::Added);
+        assert_eq!(t.learn(key(2, 2), A, now), LearnOutcome::Rejected); // global cap
+        assert_eq!(t.learn(key(3, 1), A, now), LearnOutcome::Ignored);
+        assert_eq!(t.learn(key(4, 1), A, now), LearnOutcome::Rejected); // unknown VNI
+        let c = t.counters();
+        assert_eq!((c.learn_rejected, c.learn_ignored), (3, 1));
+        // Removing one makes room again.
+        assert!(t.remove(key(1, 1)).is_ok());
+        assert_eq!(t.learn(key(1, 3), A, now), LearnOutcome::Added);
+        assert!(matches!(
+            t.remove(key(1, 1)),
+            Err(FdbError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn ageing_removes_learned_only_and_refresh_restarts_it() {
+        let mut t = table(10, 10);
+        let t0 = Instant::now();
+        assert_eq!(t.set_static(key(1, 1), A, t0), Ok(true));
+        assert_eq!(t.set_remote(key(1, 2), A, t0), Ok(true));
+        t.learn(key(1, 3), A, t0);
+        t.learn(key(1, 4), A, t0);
+        t.learn(key(1, 4), A, t0 + Duration::from_secs(200));
+        assert!(t.expire(t0 + Duration::from_secs(299)).is_empty());
+        assert_eq!(t.expire(t0 + Duration::from_secs(300)), vec![key(1, 3)]);
+        assert_eq!(t.expire(t0 + Duration::from_secs(500)), vec![key(1, 4)]);
+        assert!(t.expire(t0 + Duration::from_secs(100_000)).is_empty());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.counters().aged_out, 2);
+    }
+
+    #[test]
+    fn flush_and_rows() {
+        let mut t = table(10, 10);
+        let t0 = Instant::now();
+        assert_eq!(t.set_static(key(2, 9), A, t0), Ok(true));
+        t.learn(key(1, 5), A, t0);
+        t.learn(key(1, 1), B, t0);
+        t.learn(key(2, 1), B, t0);
+        assert!(t.only_learned(Some(vni(1))));
+        assert!(!t.only_learned(Some(vni(2))));
+        assert!(!t.only_learned(None));
+        let rows = t.rows(None, t0 + Duration::from_secs(7));
+        let keys: Vec<_> = rows.iter().map(|r| (r.vni.get(), r.mac.to_u64())).collect();
+        assert_eq!(keys, vec![(1, 1), (1, 5), (2, 1), (2, 9)]);
+        assert_eq!(rows[0].age_secs, 7);
+        assert_eq!(rows[3].kind.to_string(), "static");
+        assert_eq!(t.flush_learned(Some(vni(1))), vec![key(1, 1), key(1, 5)]);
+        assert_eq!(t.flush_learned(None), vec![key(2, 1)]);
+        assert_eq!(t.counts(), (1, 0, 0));
+    }
+
+    #[test]
+    fn table_full() {
+        let mut p = BTreeMap::new();
+        p.insert(
+            vni(1),
+            VniPolicy {
+                learning: true,
+                max_learned: 10,
+            },
+        );
+        let mut t = FdbTable::new(p, 10, 2, Duration::from_secs(300));
+        let now = Instant::now();
+        assert!(t.set_static(key(1, 1), A, now).is_ok());
+        assert_eq!(t.learn(key(1, 2), A, now), LearnOutcome::Added);
+        assert_eq!(t.learn(key(1, 3), A, now), LearnOutcome::Rejected);
+        assert_eq!(
+            t.set_static(key(1, 3), A, now),
+            Err(FdbError::TableFull { max: 2 })
+        );
+        assert_eq!(t.set_static(key(1, 2), A, now), Ok(false));
+    }
+}
