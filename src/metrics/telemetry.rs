@@ -122,6 +122,11 @@ impl Telemetry {
         g
     }
 
+    /// Drains the workers' handed-off histograms (the control thread calls this each loop).
+    pub fn collect_latency(&self, now: Instant) {
+        lock(&self.latency).collect(now);
+    }
+
     pub fn device_stats(&self) -> Vec<(String, DeviceStats)> {
         self.device
             .as_ref()
