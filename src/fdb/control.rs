@@ -221,13 +221,15 @@ impl ControlPlane {
 
     /// Removes the learned entries of one VNI or of all (static and remote stay).
     pub fn flush(&mut self, vni: Option<Vni>) -> u64 {
-        // When nothing else lives in scope, one flush delta does the work of many removes.
+        // When nothing else lives in scope and many entries go, one flush delta does the work
+        // of many removes. A replica applies a flush by scanning its whole slot array, so for
+        // a few entries individual removes (spread over poll iterations) cost workers less.
         let whole = self.table.only_learned(vni);
         let keys = self.table.flush_learned(vni);
         if keys.is_empty() {
             return self.generation;
         }
-        if whole {
+        if whole && keys.len().saturating_mul(4) >= self.table.max_entries() {
             self.publish(Delta::FdbFlush { vni });
         } else {
             for key in keys {

@@ -134,6 +134,11 @@ impl FdbTable {
         self.max_entries = max_entries;
     }
 
+    /// The bound on all entries together.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
     pub fn get(&self, key: &FdbKey) -> Option<&FdbEntry> {
         self.entries.get(key)
     }
