@@ -15,6 +15,8 @@ pub mod dataplane;
 pub mod fdb;
 pub mod io;
 pub mod metrics;
+pub mod pcap;
+pub mod trafficgen;
 pub mod types;
 pub mod wire;
 
