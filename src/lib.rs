@@ -8,6 +8,7 @@
 //! Unsafe code is denied everywhere except `io::dpdk`, where every block states its invariant.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;

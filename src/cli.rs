@@ -1,0 +1,229 @@
+//! The operator's subcommands that talk to a running gateway over the control socket:
+//! `fdb list|add|del|flush`, `neighbor list|add|del`, `stats`. `main.rs` embeds
+//! [`ControlCommand`] in its own `Subcommand` enum (e.g. `#[command(flatten)]`) and calls
+//! [`run`].
+//!
+//! Values are passed to the gateway as typed strings and validated there (one parser for config,
+//! socket and CLI); the CLI only checks the shape clap can check.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use crate::control::{client, format, ControlError, Request, Response, DEFAULT_SOCKET};
+
+/// Where the control socket is.
+#[derive(Debug, Clone, Args, PartialEq, Eq)]
+pub struct SocketArg {
+    /// Path of vxgate's control socket.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true)]
+    pub socket: PathBuf,
+}
+
+/// Commands for a running gateway.
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum ControlCommand {
+    /// Show or change the forwarding database.
+    Fdb {
+        #[command(subcommand)]
+        cmd: FdbCommand,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Show or change the underlay neighbour (ARP) table.
+    Neighbor {
+        #[command(subcommand)]
+        cmd: NeighborCommand,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Show rates, drops by reason, latency and FDB state.
+    Stats {
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum FdbCommand {
+    /// List entries (VNI MAC REMOTE TYPE AGE).
+    List {
+        #[arg(long)]
+        vni: Option<u32>,
+    },
+    /// Add or replace a static entry.
+    Add {
+        #[arg(long)]
+        vni: u32,
+        #[arg(long)]
+        mac: String,
+        /// Remote VTEP IPv4 address.
+        #[arg(long)]
+        remote: String,
+    },
+    /// Delete an entry of any type.
+    Del {
+        #[arg(long)]
+        vni: u32,
+        #[arg(long)]
+        mac: String,
+    },
+    /// Remove learned entries, of one VNI or all.
+    Flush {
+        #[arg(long)]
+        vni: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum NeighborCommand {
+    /// List the ARP cache (IP MAC STATE).
+    List,
+    /// Add or replace a static neighbour.
+    Add {
+        #[arg(long)]
+        ip: String,
+        #[arg(long)]
+        mac: String,
+    },
+    /// Delete a neighbour.
+    Del {
+        #[arg(long)]
+        ip: String,
+    },
+}
+
+impl ControlCommand {
+    /// The socket path and the request this command sends.
+    pub fn request(&self) -> (&Path, Request) {
+        match self {
+            ControlCommand::Fdb { cmd, socket } => (
+                &socket.socket,
+                match cmd.clone() {
+                    FdbCommand::List { vni } => Request::FdbList { vni },
+                    FdbCommand::Add { vni, mac, remote } => Request::FdbAdd { vni, mac, remote },
+                    FdbCommand::Del { vni, mac } => Request::FdbDel { vni, mac },
+                    FdbCommand::Flush { vni } => Request::FdbFlush { vni },
+                },
+            ),
+            ControlCommand::Neighbor { cmd, socket } => (
+                &socket.socket,
+                match cmd.clone() {
+                    NeighborCommand::List => Request::NeighborList,
+                    NeighborCommand::Add { ip, mac } => Request::NeighborAdd { ip, mac },
+                    NeighborCommand::Del { ip } => Request::NeighborDel { ip },
+                },
+            ),
+            ControlCommand::Stats { socket } => (&socket.socket, Request::Stats),
+        }
+    }
+}
+
+/// Renders a response as the CLI prints it; `Response::Error` becomes `ControlError::Remote`.
+pub fn render(response: &Response) -> Result<String, ControlError> {
+    match response {
+        Response::Error { message } => Err(ControlError::Remote(message.clone())),
+        Response::Fdb(rows) => Ok(format::fdb_table(rows)),
+        Response::Neighbors(rows) => Ok(format::neighbor_table(rows)),
+        Response::Stats(s) => Ok(format::stats(s)),
+        r @ Response::Ok { .. } => Ok(format::ok(r)),
+    }
+}
+
+/// Runs `cmd` against the gateway and writes its table to `out`.
+pub fn run_to(cmd: &ControlCommand, out: &mut dyn Write) -> Result<(), ControlError> {
+    let (socket, req) = cmd.request();
+    let text = render(&client::request(socket, &req)?)?;
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Runs `cmd` against the gateway and prints its table on stdout.
+pub fn run(cmd: ControlCommand) -> Result<(), ControlError> {
+    run_to(&cmd, &mut std::io::stdout().lock())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: ControlCommand,
+    }
+
+    fn parse(args: &[&str]) -> ControlCommand {
+        let mut v = vec!["vxgate"];
+        v.extend_from_slice(args);
+        Cli::try_parse_from(v).unwrap().cmd
+    }
+
+    #[test]
+    fn parses_every_command() {
+        let c = parse(&["fdb", "list"]);
+        assert_eq!(c.request().0, Path::new(DEFAULT_SOCKET));
+        assert_eq!(c.request().1, Request::FdbList { vni: None });
+        let c = parse(&[
+            "fdb",
+            "add",
+            "--vni",
+            "100",
+            "--mac",
+            "02:00:00:00:00:01",
+            "--remote",
+            "192.0.2.2",
+            "--socket",
+            "/tmp/x.sock",
+        ]);
+        assert_eq!(c.request().0, Path::new("/tmp/x.sock"));
+        assert_eq!(
+            c.request().1,
+            Request::FdbAdd {
+                vni: 100,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "192.0.2.2".into()
+            }
+        );
+        let c = parse(&["fdb", "--socket", "/s", "del", "--vni", "1", "--mac", "m"]);
+        assert_eq!(c.request().0, Path::new("/s"));
+        assert_eq!(
+            parse(&["fdb", "flush", "--vni", "5"]).request().1,
+            Request::FdbFlush { vni: Some(5) }
+        );
+        assert_eq!(
+            parse(&["neighbor", "list"]).request().1,
+            Request::NeighborList
+        );
+        assert_eq!(
+            parse(&["neighbor", "add", "--ip", "1.2.3.4", "--mac", "m"])
+                .request()
+                .1,
+            Request::NeighborAdd {
+                ip: "1.2.3.4".into(),
+                mac: "m".into()
+            }
+        );
+        assert_eq!(
+            parse(&["neighbor", "del", "--ip", "1.2.3.4"]).request().1,
+            Request::NeighborDel {
+                ip: "1.2.3.4".into()
+            }
+        );
+        assert_eq!(parse(&["stats"]).request().1, Request::Stats);
+        let mut v = vec!["vxgate", "fdb", "add", "--vni", "x"];
+        v.extend(["--mac", "m", "--remote", "r"]);
+        assert!(Cli::try_parse_from(v).is_err());
+    }
+
+    #[test]
+    fn error_response_is_an_error() {
+        assert!(matches!(
+            render(&Response::error("bad MAC")),
+            Err(ControlError::Remote(m)) if m == "bad MAC"
+        ));
+        assert_eq!(render(&Response::ok()).unwrap(), "ok\n");
+    }
+}

@@ -1,0 +1,371 @@
+//! The control socket's wire protocol: one JSON object per line each way.
+//!
+//! A client writes a [`Request`] line and reads one [`Response`] line; it may send several
+//! requests on one connection. Requests carry addresses as strings so that every value is
+//! validated by the newtypes' `FromStr` on the server ([`Request::validate`]); a bad value is
+//! answered with [`Response::Error`] and changes nothing.
+//!
+//! ```text
+//! {"op":"fdb_add","vni":100,"mac":"02:00:00:00:00:01","remote":"192.0.2.2"}
+//! {"status":"ok","body":{"generation":7,"applied_generation":7}}
+//! ```
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fdb::FdbKey;
+use crate::metrics::rates::{Rates, Traffic};
+use crate::metrics::{DeviceStats, FdbSummary, Quantiles};
+use crate::types::{MacAddr, Vni};
+
+/// Longest accepted line (request or response), newline included.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What the CLI can ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    FdbList {
+        #[serde(default)]
+        vni: Option<u32>,
+    },
+    FdbAdd {
+        vni: u32,
+        mac: String,
+        remote: String,
+    },
+    FdbDel {
+        vni: u32,
+        mac: String,
+    },
+    FdbFlush {
+        #[serde(default)]
+        vni: Option<u32>,
+    },
+    NeighborList,
+    NeighborAdd {
+        ip: String,
+        mac: String,
+    },
+    NeighborDel {
+        ip: String,
+    },
+    Stats,
+    Ping,
+}
+
+/// A request whose values passed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    FdbList { vni: Option<Vni> },
+    FdbAdd { key: FdbKey, remote: Ipv4Addr },
+    FdbDel { key: FdbKey },
+    FdbFlush { vni: Option<Vni> },
+    NeighborList,
+    NeighborAdd { ip: Ipv4Addr, mac: MacAddr },
+    NeighborDel { ip: Ipv4Addr },
+    Stats,
+    Ping,
+}
+
+impl Command {
+    /// Whether the command changes the tables (and so waits for the replicas).
+    pub fn is_mutation(&self) -> bool {
+        matches!(
+            self,
+            Command::FdbAdd { .. }
+                | Command::FdbDel { .. }
+                | Command::FdbFlush { .. }
+                | Command::NeighborAdd { .. }
+                | Command::NeighborDel { .. }
+        )
+    }
+}
+
+fn vni(v: u32) -> Result<Vni, String> {
+    Vni::try_from(u64::from(v)).map_err(|e| e.to_string())
+}
+fn mac(s: &str) -> Result<MacAddr, String> {
+    s.parse::<MacAddr>().map_err(|e| e.to_string())
+}
+fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
+    s.trim()
+        .parse::<Ipv4Addr>()
+        .map_err(|_| format!("'{s}' is not an IPv4 address"))
+}
+
+/// A MAC usable as an FDB key: unicast and not all-zero.
+fn unicast_mac(s: &str) -> Result<MacAddr, String> {
+    let m = mac(s)?;
+    if m.is_multicast() || m.is_zero() {
+        return Err(format!(
+            "{m} is not a unicast MAC address (FDB entries are per unicast MAC)"
+        ));
+    }
+    Ok(m)
+}
+
+/// A remote VTEP or neighbour address: a unicast host address.
+fn unicast_ip(s: &str) -> Result<Ipv4Addr, String> {
+    let ip = ipv4(s)?;
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+        return Err(format!("{ip} is not a unicast IPv4 address"));
+    }
+    Ok(ip)
+}
+
+impl Request {
+    /// Parses every string through the newtypes; the error text is meant for the operator.
+    pub fn validate(&self) -> Result<Command, String> {
+        Ok(match self {
+            Request::FdbList { vni: v } => Command::FdbList {
+                vni: v.map(vni).transpose()?,
+            },
+            Request::FdbAdd {
+                vni: v,
+                mac: m,
+                remote,
+            } => Command::FdbAdd {
+                key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+                remote: unicast_ip(remote)?,
+            },
+            Request::FdbDel { vni: v, mac: m } => Command::FdbDel {
+                key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+            },
+            Request::FdbFlush { vni: v } => Command::FdbFlush {
+                vni: v.map(vni).transpose()?,
+            },
+            Request::NeighborList => Command::NeighborList,
+            Request::NeighborAdd { ip, mac: m } => Command::NeighborAdd {
+                ip: unicast_ip(ip)?,
+                mac: unicast_mac(m)?,
+            },
+            Request::NeighborDel { ip } => Command::NeighborDel {
+                ip: unicast_ip(ip)?,
+            },
+            Request::Stats => Command::Stats,
+            Request::Ping => Command::Ping,
+        })
+    }
+}
+
+/// One FDB entry as shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbEntry {
+    pub vni: u32,
+    pub mac: String,
+    pub remote: Ipv4Addr,
+    /// "static", "learned" or "remote".
+    pub kind: String,
+    pub age_secs: u64,
+}
+
+/// One underlay neighbour entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborEntry {
+    pub ip: Ipv4Addr,
+    pub mac: Option<String>,
+    /// "static", "resolved", "incomplete" or "failed".
+    pub state: String,
+}
+
+/// One worker's counters and latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    pub worker: usize,
+    pub access: Traffic,
+    pub underlay: Traffic,
+    pub encap_packets: u64,
+    pub decap_packets: u64,
+    pub flood_packets: u64,
+    pub drops: u64,
+    pub learn_events_dropped: u64,
+    pub applied_generation: u64,
+    /// Latency of the last window.
+    pub latency: Quantiles,
+}
+
+/// Everything `vxgate stats` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsSnapshot {
+    pub version: String,
+    pub uptime_secs: u64,
+    pub ports: (String, String),
+    pub workers: Vec<WorkerStats>,
+    /// Totals since start, by reason (every reason).
+    pub drops_by_reason: Vec<(String, u64)>,
+    /// Rates over the last interval (about a second).
+    pub rates: Option<Rates>,
+    pub fdb: FdbSummary,
+    pub min_applied_generation: u64,
+    pub devices: Vec<(String, DeviceStats)>,
+    pub mempool: Option<(u64, u64)>,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "body", rename_all = "snake_case")]
+pub enum Response {
+    /// Done. For a change: the generation that carries it and the generation every replica
+    /// has applied (>= generation).
+    Ok {
+        generation: Option<u64>,
+        applied_generation: Option<u64>,
+    },
+    Fdb(Vec<FdbEntry>),
+    Neighbors(Vec<NeighborEntry>),
+    Stats(Box<StatsSnapshot>),
+    Error {
+        message: String,
+    },
+}
+
+impl Response {
+    pub fn ok() -> Response {
+        Response::Ok {
+            generation: None,
+            applied_generation: None,
+        }
+    }
+    pub fn error(message: impl Into<String>) -> Response {
+        Response::Error {
+            message: message.into(),
+        }
+    }
+}
+
+/// Encodes a value as one JSON line (with the trailing newline).
+pub fn to_line<T: Serialize>(v: &T) -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string(v)?;
+    s.push('\n');
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_requests() -> Vec<Request> {
+        vec![
+            Request::FdbList { vni: None },
+            Request::FdbList { vni: Some(100) },
+            Request::FdbAdd {
+                vni: 100,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "192.0.2.2".into(),
+            },
+            Request::FdbDel {
+                vni: 100,
+                mac: "02:00:00:00:00:01".into(),
+            },
+            Request::FdbFlush { vni: None },
+            Request::NeighborList,
+            Request::NeighborAdd {
+                ip: "192.0.2.1".into(),
+                mac: "02:00:00:00:00:fe".into(),
+            },
+            Request::NeighborDel {
+                ip: "192.0.2.1".into(),
+            },
+            Request::Stats,
+            Request::Ping,
+        ]
+    }
+
+    #[test]
+    fn requests_round_trip_and_validate() {
+        for r in all_requests() {
+            let line = to_line(&r).unwrap();
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            let back: Request = serde_json::from_str(&line).unwrap();
+            assert_eq!(back, r);
+            assert!(r.validate().is_ok(), "{r:?}");
+        }
+        let r: Request = serde_json::from_str(r#"{"op":"fdb_list"}"#).unwrap();
+        assert_eq!(r, Request::FdbList { vni: None });
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let rs = vec![
+            Response::Ok {
+                generation: Some(3),
+                applied_generation: Some(4),
+            },
+            Response::Fdb(vec![FdbEntry {
+                vni: 5,
+                mac: "02:00:00:00:00:01".into(),
+                remote: Ipv4Addr::new(192, 0, 2, 9),
+                kind: "static".into(),
+                age_secs: 0,
+            }]),
+            Response::Neighbors(vec![NeighborEntry {
+                ip: Ipv4Addr::new(192, 0, 2, 1),
+                mac: None,
+                state: "incomplete".into(),
+            }]),
+            Response::error("nope"),
+        ];
+        for r in rs {
+            let back: Response = serde_json::from_str(&to_line(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn bad_values_rejected() {
+        let bad = [
+            Request::FdbAdd {
+                vni: 100,
+                mac: "02:00:00:00:00".into(),
+                remote: "192.0.2.2".into(),
+            },
+            Request::FdbAdd {
+                vni: 0,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "192.0.2.2".into(),
+            },
+            Request::FdbAdd {
+                vni: 1 << 24,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "192.0.2.2".into(),
+            },
+            Request::FdbAdd {
+                vni: 1,
+                mac: "ff:ff:ff:ff:ff:ff".into(),
+                remote: "192.0.2.2".into(),
+            },
+            Request::FdbAdd {
+                vni: 1,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "192.0.2".into(),
+            },
+            Request::FdbAdd {
+                vni: 1,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "0.0.0.0".into(),
+            },
+            Request::FdbDel {
+                vni: 1,
+                mac: "zz:00:00:00:00:01".into(),
+            },
+            Request::FdbList { vni: Some(0) },
+            Request::NeighborAdd {
+                ip: "224.0.0.1".into(),
+                mac: "02:00:00:00:00:01".into(),
+            },
+            Request::NeighborDel { ip: "x".into() },
+        ];
+        for r in bad {
+            assert!(r.validate().is_err(), "{r:?}");
+        }
+        // Unknown ops and unknown fields do not parse.
+        assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(
+            r#"{"op":"fdb_del","vni":1,"mac":"02:00:00:00:00:01","x":1}"#
+        )
+        .is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"op":"fdb_add","vni":-1}"#).is_err());
+    }
+}

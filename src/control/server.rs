@@ -1,0 +1,262 @@
+//! The control socket server: a Unix socket, one accepting thread, one short-lived thread per
+//! connection (at most [`MAX_CONNECTIONS`]), every request forwarded to the control thread.
+//!
+//! # Contract
+//! - The socket is created with mode 0600 in a directory created if missing; a stale socket
+//!   (nobody answers on it) is replaced, a live one or a non-socket file is an error.
+//! - Lines are bounded ([`MAX_LINE_BYTES`]); reads and writes time out ([`IO_TIMEOUT`]).
+//!   Malformed JSON is answered with `Response::Error`, never reaches the control thread.
+//! - The socket file is removed when the server stops.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::protocol::{to_line, Request, Response, MAX_LINE_BYTES};
+use super::{ControlError, ControlMsg};
+
+/// Read/write timeout on a connection (an idle client is dropped after it).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the control thread's answer (it answers itself within ~2 s).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more are refused with an error line.
+pub const MAX_CONNECTIONS: usize = 8;
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
+/// Reads one line of at most `max` bytes. `Ok(None)` at EOF; an error for an overlong line.
+pub(crate) fn read_line_bounded<R: BufRead>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::with_capacity(256);
+    let n = r.take(max as u64).read_until(b'\n', &mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') && n >= max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line longer than {max} bytes"),
+        ));
+    }
+    Ok(Some(line))
+}
+
+/// Prepares the socket path: creates the directory, removes a stale socket.
+fn prepare(path: &Path) -> Result<(), ControlError> {
+    let err = |source| ControlError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another vxgate is listening on it",
+                )));
+            }
+            std::fs::remove_file(path).map_err(err)?;
+        }
+        Ok(_) => {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; refusing to remove it",
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    Ok(())
+}
+
+/// Binds the control socket and starts the accepting thread, which ends once `stop` is set.
+pub fn serve(
+    path: &Path,
+    requests: Sender<ControlMsg>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, ControlError> {
+    prepare(path)?;
+    let err = |source| ControlError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    let listener = UnixListener::bind(path).map_err(err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
+    let path: PathBuf = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("vxgate-ctl-sock".into())
+        .spawn(move || {
+            accept_loop(&listener, &requests, &stop);
+            let _ = std::fs::remove_file(&path);
+        })
+        .map_err(ControlError::Spawn)
+}
+
+fn accept_loop(listener: &UnixListener, requests: &Sender<ControlMsg>, stop: &Arc<AtomicBool>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if active.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                    refuse(stream, "too many control connections; try again");
+                    continue;
+                }
+                active.fetch_add(1, Ordering::AcqRel);
+                let requests = requests.clone();
+                let active2 = active.clone();
+                let stop = stop.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("vxgate-ctl-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = connection(stream, &requests, &stop) {
+                            tracing::debug!(error = %e, "control connection ended");
+                        }
+                        active2.fetch_sub(1, Ordering::AcqRel);
+                    });
+                if spawned.is_err() {
+                    active.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(ACCEPT_POLL);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "control accept failed");
+                std::thread::sleep(ACCEPT_POLL);
+            }
+        }
+    }
+}
+
+fn refuse(mut stream: UnixStream, message: &str) {
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    if let Ok(line) = to_line(&Response::error(message)) {
+        let _ = stream.write_all(line.as_bytes());
+    }
+}
+
+/// Serves one connection: request lines in, response lines out, until EOF or an error.
+fn connection(
+    stream: UnixStream,
+    requests: &Sender<ControlMsg>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    while !stop.load(Ordering::Relaxed) {
+        let line = match read_line_bounded(&mut reader, MAX_LINE_BYTES) {
+            Ok(Some(l)) => l,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                write_response(&mut writer, &Response::error(e.to_string()))?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let response = match serde_json::from_slice::<Request>(&line) {
+            Ok(request) => forward(requests, request),
+            Err(e) => Response::error(format!("malformed request: {e}")),
+        };
+        write_response(&mut writer, &response)?;
+    }
+    Ok(())
+}
+
+fn forward(requests: &Sender<ControlMsg>, request: Request) -> Response {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    match requests.try_send(ControlMsg { request, reply }) {
+        Ok(()) => {}
+        Err(crossbeam_channel::TrySendError::Full(_)) => {
+            return Response::error("control thread busy; try again")
+        }
+        Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+            return Response::error("control thread stopped")
+        }
+    }
+    answer
+        .recv_timeout(REPLY_TIMEOUT)
+        .unwrap_or_else(|_| Response::error("control thread did not answer in time"))
+}
+
+fn write_response(w: &mut UnixStream, r: &Response) -> std::io::Result<()> {
+    let line = to_line(r).map_err(std::io::Error::other)?;
+    w.write_all(line.as_bytes())?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn bounded_lines() {
+        let mut r = Cursor::new(b"abc\ndef".to_vec());
+        assert_eq!(read_line_bounded(&mut r, 10).unwrap().unwrap(), b"abc\n");
+        assert_eq!(read_line_bounded(&mut r, 10).unwrap().unwrap(), b"def");
+        assert!(read_line_bounded(&mut r, 10).unwrap().is_none());
+        let mut long = Cursor::new(vec![b'x'; 100]);
+        assert!(read_line_bounded(&mut long, 10).is_err());
+    }
+
+    fn temp_socket(name: &str) -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("vxgate-test-{}-{name}", std::process::id()))
+            .join("ctl.sock")
+    }
+
+    #[test]
+    fn refuses_non_socket_and_replaces_stale() {
+        let path = temp_socket("prep");
+        let dir = path.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, b"not a socket").unwrap();
+        assert!(prepare(&path).is_err());
+        std::fs::remove_file(&path).unwrap();
+        // A socket nobody listens on any more is stale.
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(prepare(&path).is_ok());
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn malformed_json_is_answered_without_reaching_the_control_thread() {
+        let path = temp_socket("bad");
+        let (tx, rx) = crate::control::request_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = serve(&path, tx, stop.clone()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.write_all(b"{not json}\n").unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let line = read_line_bounded(&mut r, MAX_LINE_BYTES).unwrap().unwrap();
+        let resp: Response = serde_json::from_slice(&line).unwrap();
+        assert!(matches!(resp, Response::Error { .. }), "{resp:?}");
+        assert!(rx.try_recv().is_err());
+        drop(s);
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

@@ -1,0 +1,642 @@
+//! Prometheus exposition: a custom `prometheus::core::Collector` that turns [`Telemetry`] into
+//! metric families at scrape time, encoded by `TextEncoder`.
+//!
+//! # Design
+//! - Nothing is registered per event: each scrape reads the workers' single-writer counters and
+//!   the control side's snapshots and builds the families from scratch, so the workers never pay
+//!   for the exposition.
+//! - Every family whose source exists is present from start, including one
+//!   `vxgate_drop_packets_total{reason}` series per [`DropReason`] (zero until it happens), so
+//!   dashboards and alerts never see a series appear out of nowhere.
+//! - The latency histogram is derived from each worker's cumulative HdrHistogram with fixed
+//!   1-2-5 buckets from 1 µs to 10 ms; its `_sum` is mean × count (HdrHistogram keeps no exact
+//!   sum), accurate to the histogram's 3 significant digits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use super::telemetry::{lock, Telemetry};
+use super::MetricsError;
+use crate::dataplane::DropReason;
+
+/// The Content-Type of the text exposition format.
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// Upper bounds of the latency histogram buckets, in seconds (1-2-5 steps, 1 µs .. 10 ms).
+pub const LATENCY_BUCKETS_SECONDS: [f64; 13] = [
+    1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2,
+];
+
+/// (name, help, type, label names) of every family this collector may produce.
+pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
+    (
+        "vxgate_build_info",
+        "Build information; always 1.",
+        MetricType::GAUGE,
+        &["version"],
+    ),
+    (
+        "vxgate_start_time_seconds",
+        "Start time of the gateway since the Unix epoch.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_rx_packets_total",
+        "Packets received per port and queue.",
+        MetricType::COUNTER,
+        &["port", "queue"],
+    ),
+    (
+        "vxgate_rx_bytes_total",
+        "Bytes received per port and queue.",
+        MetricType::COUNTER,
+        &["port", "queue"],
+    ),
+    (
+        "vxgate_tx_packets_total",
+        "Packets transmitted per port and queue.",
+        MetricType::COUNTER,
+        &["port", "queue"],
+    ),
+    (
+        "vxgate_tx_bytes_total",
+        "Bytes transmitted per port and queue.",
+        MetricType::COUNTER,
+        &["port", "queue"],
+    ),
+    (
+        "vxgate_encap_packets_total",
+        "Frames encapsulated towards a known remote VTEP.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_decap_packets_total",
+        "Frames decapsulated and delivered to the access side.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_flood_packets_total",
+        "Copies sent by head-end replication.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_arp_replies_total",
+        "ARP replies sent for the VTEP address.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_arp_requests_total",
+        "ARP requests sent to resolve underlay next hops.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_icmp_replies_total",
+        "ICMP echo replies sent for the VTEP address.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_drop_packets_total",
+        "Packets dropped, by reason (sum over workers).",
+        MetricType::COUNTER,
+        &["reason"],
+    ),
+    (
+        "vxgate_learn_events_reported_total",
+        "Learn events workers reported to the control thread.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_learn_events_dropped_total",
+        "Learn events lost because the queue to the control thread was full.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_device_imissed_total",
+        "Packets the NIC dropped for lack of RX descriptors.",
+        MetricType::COUNTER,
+        &["port"],
+    ),
+    (
+        "vxgate_device_rx_nombuf_total",
+        "RX buffer allocation failures in the NIC driver.",
+        MetricType::COUNTER,
+        &["port"],
+    ),
+    (
+        "vxgate_device_errors_total",
+        "Device errors per port and direction.",
+        MetricType::COUNTER,
+        &["port", "direction"],
+    ),
+    (
+        "vxgate_fdb_entries",
+        "FDB entries by type.",
+        MetricType::GAUGE,
+        &["type"],
+    ),
+    (
+        "vxgate_fdb_learn_events_total",
+        "Learn events accepted by the control thread.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_fdb_moves_total",
+        "Learned MACs that moved to another remote VTEP.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_fdb_learn_rejected_total",
+        "Learn events rejected by policy or limits.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_fdb_aged_out_total",
+        "Learned entries removed by ageing.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_fdb_published_generation",
+        "Generation of the last published FDB change.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_fdb_replica_lag",
+        "Published FDB generation minus the generation a worker applied.",
+        MetricType::GAUGE,
+        &["worker"],
+    ),
+    (
+        "vxgate_neighbor_entries",
+        "Underlay neighbour (ARP) entries.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_mempool_in_use",
+        "Packet buffers in use.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_mempool_capacity",
+        "Packet buffers in the pool.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_processing_latency_seconds",
+        "Burst processing latency, received to sent.",
+        MetricType::HISTOGRAM,
+        &["worker"],
+    ),
+    (
+        "vxgate_worker_busy_ratio",
+        "Share of wall time a worker spent processing packets since the previous scrape.",
+        MetricType::GAUGE,
+        &["worker"],
+    ),
+];
+
+/// What the previous scrape saw, for the busy ratio.
+struct BusyBaseline {
+    at: Instant,
+    busy_ns: Vec<u64>,
+}
+
+/// The collector registered in the exposition registry.
+pub struct TelemetryCollector {
+    telemetry: Arc<Telemetry>,
+    descs: Vec<Desc>,
+    busy: Mutex<BusyBaseline>,
+}
+
+impl TelemetryCollector {
+    pub fn new(telemetry: Arc<Telemetry>) -> Result<TelemetryCollector, MetricsError> {
+        let descs = FAMILIES
+            .iter()
+            .map(|(name, help, _, labels)| {
+                Desc::new(
+                    (*name).to_string(),
+                    (*help).to_string(),
+                    labels.iter().map(|l| (*l).to_string()).collect(),
+                    HashMap::new(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let busy = BusyBaseline {
+            at: telemetry.started,
+            busy_ns: vec![0; telemetry.workers.len()],
+        };
+        Ok(TelemetryCollector {
+            telemetry,
+            descs,
+            busy: Mutex::new(busy),
+        })
+    }
+}
+
+/// Builds families in the order of [`FAMILIES`].
+struct Families {
+    out: Vec<MetricFamily>,
+}
+
+impl Families {
+    fn push(&mut self, name: &str, metrics: Vec<proto::Metric>) {
+        let Some((_, help, ty, _)) = FAMILIES.iter().find(|f| f.0 == name) else {
+            return;
+        };
+        let mut mf = MetricFamily::default();
+        mf.set_name(name.to_string());
+        mf.set_help((*help).to_string());
+        mf.set_field_type(*ty);
+        mf.set_metric(metrics);
+        self.out.push(mf);
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = proto::LabelPair::default();
+            l.set_name((*k).to_string());
+            l.set_value((*v).to_string());
+            l
+        })
+        .collect()
+}
+
+fn counter(pairs: &[(&str, &str)], v: u64) -> proto::Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(v as f64);
+    let mut m = proto::Metric::default();
+    m.set_label(labels(pairs));
+    m.set_counter(c);
+    m
+}
+
+fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    let mut m = proto::Metric::default();
+    m.set_label(labels(pairs));
+    m.set_gauge(g);
+    m
+}
+
+impl Collector for TelemetryCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let t = &self.telemetry;
+        let now = Instant::now();
+        let mut f = Families {
+            out: Vec::with_capacity(FAMILIES.len()),
+        };
+        let ids: Vec<String> = (0..t.workers.len()).map(|i| i.to_string()).collect();
+
+        f.push(
+            "vxgate_build_info",
+            vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+        );
+        let start = t
+            .started_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        f.push("vxgate_start_time_seconds", vec![gauge(&[], start)]);
+
+        // Per port and queue.
+        let ports = [t.ports.access.as_str(), t.ports.underlay.as_str()];
+        let mut rxp = Vec::new();
+        let mut rxb = Vec::new();
+        let mut txp = Vec::new();
+        let mut txb = Vec::new();
+        for (w, c) in t.workers.iter().enumerate() {
+            let q = ids[w].as_str();
+            for (port, rx, tx) in [
+                (ports[0], &c.access_rx, &c.access_tx),
+                (ports[1], &c.underlay_rx, &c.underlay_tx),
+            ] {
+                let l = [("port", port), ("queue", q)];
+                rxp.push(counter(&l, rx.packets.get()));
+                rxb.push(counter(&l, rx.bytes.get()));
+                txp.push(counter(&l, tx.packets.get()));
+                txb.push(counter(&l, tx.bytes.get()));
+            }
+        }
+        f.push("vxgate_rx_packets_total", rxp);
+        f.push("vxgate_rx_bytes_total", rxb);
+        f.push("vxgate_tx_packets_total", txp);
+        f.push("vxgate_tx_bytes_total", txb);
+
+        // Per worker.
+        type Get = fn(&crate::metrics::WorkerCountersInner) -> u64;
+        let per_worker: [(&str, Get); 8] = [
+            ("vxgate_encap_packets_total", |c| c.encap_packets.get()),
+            ("vxgate_decap_packets_total", |c| c.decap_packets.get()),
+            ("vxgate_flood_packets_total", |c| c.flood_packets.get()),
+            ("vxgate_arp_replies_total", |c| c.arp_replies.get()),
+            ("vxgate_arp_requests_total", |c| c.arp_requests.get()),
+            ("vxgate_icmp_replies_total", |c| c.icmp_replies.get()),
+            ("vxgate_learn_events_reported_total", |c| {
+                c.learn_events.get()
+            }),
+            ("vxgate_learn_events_dropped_total", |c| {
+                c.events_dropped.get()
+            }),
+        ];
+        for (name, get) in per_worker {
+            let ms = t
+                .workers
+                .iter()
+                .zip(&ids)
+                .map(|(c, id)| counter(&[("worker", id)], get(c)))
+                .collect();
+            f.push(name, ms);
+        }
+
+        // Drops: every reason, summed over workers.
+        let drops = DropReason::ALL
+            .iter()
+            .map(|r| {
+                let n = t.workers.iter().map(|c| c.dropped(*r)).sum();
+                counter(&[("reason", r.as_str())], n)
+            })
+            .collect();
+        f.push("vxgate_drop_packets_total", drops);
+
+        // Device statistics (absent for the software port).
+        let dev = t.device_stats();
+        if t.device.is_some() {
+            let mut imissed = Vec::new();
+            let mut nombuf = Vec::new();
+            let mut errors = Vec::new();
+            for (port, s) in &dev {
+                imissed.push(counter(&[("port", port)], s.imissed));
+                nombuf.push(counter(&[("port", port)], s.rx_nombuf));
+                errors.push(counter(&[("port", port), ("direction", "rx")], s.ierrors));
+                errors.push(counter(&[("port", port), ("direction", "tx")], s.oerrors));
+            }
+            f.push("vxgate_device_imissed_total", imissed);
+            f.push("vxgate_device_rx_nombuf_total", nombuf);
+            f.push("vxgate_device_errors_total", errors);
+        }
+
+        // FDB, from the control thread's snapshot.
+        let fdb = t.fdb_summary();
+        f.push(
+            "vxgate_fdb_entries",
+            vec![
+                gauge(&[("type", "static")], fdb.static_entries as f64),
+                gauge(&[("type", "learned")], fdb.learned_entries as f64),
+                gauge(&[("type", "remote")], fdb.remote_entries as f64),
+            ],
+        );
+        f.push(
+            "vxgate_fdb_learn_events_total",
+            vec![counter(&[], fdb.learn_events)],
+        );
+        f.push("vxgate_fdb_moves_total", vec![counter(&[], fdb.moves)]);
+        f.push(
+            "vxgate_fdb_learn_rejected_total",
+            vec![counter(&[], fdb.learn_rejected)],
+        );
+        f.push(
+            "vxgate_fdb_aged_out_total",
+            vec![counter(&[], fdb.aged_out)],
+        );
+        f.push(
+            "vxgate_fdb_published_generation",
+            vec![gauge(&[], fdb.published_generation as f64)],
+        );
+        let lag = t
+            .workers
+            .iter()
+            .zip(&ids)
+            .map(|(c, id)| {
+                let applied = c.applied_generation.get();
+                let lag = fdb.published_generation.saturating_sub(applied);
+                gauge(&[("worker", id)], lag as f64)
+            })
+            .collect();
+        f.push("vxgate_fdb_replica_lag", lag);
+        f.push(
+            "vxgate_neighbor_entries",
+            vec![gauge(&[], fdb.neighbor_entries as f64)],
+        );
+
+        if let Some((in_use, capacity)) = t.mempool() {
+            f.push("vxgate_mempool_in_use", vec![gauge(&[], in_use as f64)]);
+            f.push("vxgate_mempool_capacity", vec![gauge(&[], capacity as f64)]);
+        }
+
+        // Latency histograms.
+        {
+            let lat = t.latency(now);
+            let ms = (0..t.workers.len())
+                .map(|w| {
+                    let mut h = proto::Histogram::default();
+                    if let Some(hist) = lat.cumulative(w) {
+                        let buckets = LATENCY_BUCKETS_SECONDS
+                            .iter()
+                            .map(|ub| {
+                                let ub_ns = (ub * 1e9) as u64;
+                                let mut b = proto::Bucket::default();
+                                b.set_upper_bound(*ub);
+                                b.set_cumulative_count(if hist.is_empty() {
+                                    0
+                                } else {
+                                    hist.count_between(0, ub_ns)
+                                });
+                                b
+                            })
+                            .collect();
+                        h.set_bucket(buckets);
+                        h.set_sample_count(hist.len());
+                        h.set_sample_sum(if hist.is_empty() {
+                            0.0
+                        } else {
+                            hist.mean() * hist.len() as f64 / 1e9
+                        });
+                    }
+                    let mut m = proto::Metric::default();
+                    m.set_label(labels(&[("worker", ids[w].as_str())]));
+                    m.set_histogram(h);
+                    m
+                })
+                .collect();
+            f.push("vxgate_processing_latency_seconds", ms);
+        }
+
+        // Busy ratio since the previous scrape.
+        {
+            let mut base = lock(&self.busy);
+            let wall_ns = now.saturating_duration_since(base.at).as_nanos() as f64;
+            let mut ms = Vec::with_capacity(t.workers.len());
+            for (w, c) in t.workers.iter().enumerate() {
+                let busy = c.busy_ns.get();
+                let prev = base.busy_ns.get(w).copied().unwrap_or(0);
+                let ratio = if wall_ns > 0.0 {
+                    (busy.saturating_sub(prev) as f64 / wall_ns).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                ms.push(gauge(&[("worker", ids[w].as_str())], ratio));
+                if let Some(p) = base.busy_ns.get_mut(w) {
+                    *p = busy;
+                }
+            }
+            base.at = now;
+            f.push("vxgate_worker_busy_ratio", ms);
+        }
+
+        f.out
+    }
+}
+
+/// A registry holding the telemetry collector; renders the text format.
+pub struct Exposition {
+    registry: Registry,
+}
+
+impl Exposition {
+    pub fn new(telemetry: Arc<Telemetry>) -> Result<Exposition, MetricsError> {
+        let registry = Registry::new();
+        registry.register(Box::new(TelemetryCollector::new(telemetry)?))?;
+        Ok(Exposition { registry })
+    }
+
+    /// The current metrics in the Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> Result<String, MetricsError> {
+        let families = self.registry.gather();
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new().encode(&families, &mut buf)?;
+        String::from_utf8(buf).map_err(|e| MetricsError::Encode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::histogram::{latency_pair, LatencyCollector, HANDOFF_INTERVAL_NS};
+    use crate::metrics::telemetry::{DeviceStats, DeviceStatsSource, PortNames};
+    use crate::metrics::{WorkerCounters, WorkerCountersInner};
+
+    struct FakeDevice;
+    impl DeviceStatsSource for FakeDevice {
+        fn device_stats(&self) -> Vec<(String, DeviceStats)> {
+            vec![
+                (
+                    "access".into(),
+                    DeviceStats {
+                        imissed: 7,
+                        ..DeviceStats::default()
+                    },
+                ),
+                ("underlay".into(), DeviceStats::default()),
+            ]
+        }
+        fn mempool(&self) -> Option<(u64, u64)> {
+            Some((10, 8191))
+        }
+    }
+
+    fn telemetry(device: bool) -> (Arc<Telemetry>, crate::metrics::LatencyRecorder) {
+        let (rec, h0) = latency_pair().unwrap();
+        let (_rec1, h1) = latency_pair().unwrap();
+        let workers = vec![
+            Arc::new(WorkerCounters::default()),
+            Arc::new(WorkerCounters::default()),
+        ];
+        let mut t = Telemetry::new(
+            workers,
+            PortNames::default(),
+            LatencyCollector::new(vec![h0, h1]).unwrap(),
+        );
+        if device {
+            t = t.with_device_stats(Box::new(FakeDevice));
+        }
+        (Arc::new(t), rec)
+    }
+
+    #[test]
+    fn every_family_and_drop_reason_present_with_zeros() {
+        let (t, _rec) = telemetry(true);
+        let text = Exposition::new(t).unwrap().render().unwrap();
+        for (name, _, ty, _) in FAMILIES {
+            let ty = format!("{ty:?}").to_lowercase();
+            assert!(
+                text.contains(&format!("# TYPE {name} {ty}\n")),
+                "missing {name}\n{text}"
+            );
+        }
+        for r in DropReason::ALL {
+            let line = format!("vxgate_drop_packets_total{{reason=\"{}\"}} 0\n", r.as_str());
+            assert!(text.contains(&line), "missing {line}");
+        }
+        assert!(text.contains("vxgate_device_imissed_total{port=\"access\"} 7\n"));
+        assert!(text.contains("vxgate_mempool_capacity 8191\n"));
+        assert!(text.contains("vxgate_build_info{version=\""));
+        assert!(
+            text.contains("vxgate_processing_latency_seconds_bucket{worker=\"1\",le=\"+Inf\"} 0\n")
+        );
+    }
+
+    #[test]
+    fn values_reflect_counters_and_latency() {
+        let (t, mut rec) = telemetry(false);
+        t.workers[0].access_rx.add(5, 300);
+        WorkerCountersInner::drop(&t.workers[1], DropReason::UnknownVni);
+        WorkerCountersInner::drop(&t.workers[0], DropReason::UnknownVni);
+        t.set_fdb_summary(crate::metrics::FdbSummary {
+            static_entries: 2,
+            published_generation: 9,
+            ..Default::default()
+        });
+        t.workers[1].applied_generation.set(4);
+        rec.record(1_500); // 1.5 µs
+        rec.record(3_000_000); // 3 ms
+        rec.maybe_handoff(HANDOFF_INTERVAL_NS);
+        let text = Exposition::new(t).unwrap().render().unwrap();
+        assert!(text.contains("vxgate_rx_packets_total{port=\"access\",queue=\"0\"} 5\n"));
+        assert!(text.contains("vxgate_rx_bytes_total{port=\"access\",queue=\"0\"} 300\n"));
+        assert!(text.contains("vxgate_drop_packets_total{reason=\"unknown_vni\"} 2\n"));
+        assert!(text.contains("vxgate_fdb_entries{type=\"static\"} 2\n"));
+        assert!(text.contains("vxgate_fdb_replica_lag{worker=\"0\"} 9\n"));
+        assert!(text.contains("vxgate_fdb_replica_lag{worker=\"1\"} 5\n"));
+        assert!(text.contains(
+            "vxgate_processing_latency_seconds_bucket{worker=\"0\",le=\"0.000001\"} 0\n"
+        ));
+        assert!(text.contains(
+            "vxgate_processing_latency_seconds_bucket{worker=\"0\",le=\"0.000002\"} 1\n"
+        ));
+        assert!(text
+            .contains("vxgate_processing_latency_seconds_bucket{worker=\"0\",le=\"0.005\"} 2\n"));
+        assert!(text.contains("vxgate_processing_latency_seconds_count{worker=\"0\"} 2\n"));
+        // No device source: no device or mempool families.
+        assert!(!text.contains("vxgate_device_imissed_total"));
+        assert!(!text.contains("vxgate_mempool_in_use"));
+    }
+}
