@@ -1,1 +1,2 @@
 //! DPDK binding (feature `dpdk`).
+pub mod ffi;
