@@ -6,11 +6,12 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CARGO_FEATURE_DPDK");
-    if std::env::var_os("CARGO_FEATURE_DPDK").is_none() {
-        return;
-    }
+    // The optional build dependencies exist only with the feature, so the cfg guards the code
+    // and the variable guards the behaviour.
     #[cfg(feature = "dpdk")]
-    dpdk::build();
+    if std::env::var_os("CARGO_FEATURE_DPDK").is_some() {
+        dpdk::build();
+    }
 }
 
 #[cfg(feature = "dpdk")]
