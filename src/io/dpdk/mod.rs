@@ -284,22 +284,18 @@ impl DpdkEnv {
 /// queue. On error everything already started is stopped and released again (the EAL itself
 /// cannot be restarted in this process).
 pub fn open(setup: &DpdkSetup) -> Result<(DpdkEnv, Vec<WorkerIo<Dpdk>>), DpdkError> {
-    if setup.access == setup.underlay {
-        return Err(DpdkError::InvalidArgument {
-            what: format!("access and underlay are the same port '{}'", setup.access),
-        });
-    }
-    let ring_mbufs = 2
-        * u64::from(setup.queues)
-        * (u64::from(setup.rx_descriptors) + u64::from(setup.tx_descriptors));
-    if u64::from(setup.mempool_size) < ring_mbufs {
-        tracing::warn!(
-            mempool_size = setup.mempool_size,
-            ring_mbufs,
-            "mempool is smaller than the RX+TX rings of both ports: expect rx_nombuf drops"
-        );
-    }
+    check_setup(setup)?;
     let eal = Eal::init(&setup.eal_args)?;
+    open_with_eal(eal, setup)
+}
+
+/// [`open`] on an EAL the caller already started (`setup.eal_args` is ignored); the returned
+/// environment takes ownership of it.
+pub fn open_with_eal(
+    eal: Eal,
+    setup: &DpdkSetup,
+) -> Result<(DpdkEnv, Vec<WorkerIo<Dpdk>>), DpdkError> {
+    check_setup(setup)?;
     let mempool = Mempool::new(
         "vxgate_mbufs",
         setup.mempool_size,
@@ -361,4 +357,23 @@ pub fn open(setup: &DpdkSetup) -> Result<(DpdkEnv, Vec<WorkerIo<Dpdk>>), DpdkErr
         },
         workers,
     ))
+}
+
+fn check_setup(setup: &DpdkSetup) -> Result<(), DpdkError> {
+    if setup.access == setup.underlay {
+        return Err(DpdkError::InvalidArgument {
+            what: format!("access and underlay are the same port '{}'", setup.access),
+        });
+    }
+    let ring_mbufs = 2
+        * u64::from(setup.queues)
+        * (u64::from(setup.rx_descriptors) + u64::from(setup.tx_descriptors));
+    if u64::from(setup.mempool_size) < ring_mbufs {
+        tracing::warn!(
+            mempool_size = setup.mempool_size,
+            ring_mbufs,
+            "mempool is smaller than the RX+TX rings of both ports: expect rx_nombuf drops"
+        );
+    }
+    Ok(())
 }
