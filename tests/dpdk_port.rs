@@ -233,9 +233,18 @@ fn dpdk_binding_on_virtual_devices() {
     assert!(chained.headroom() >= 64);
     assert_eq!(chained.segment_refcnts(), vec![1, 2], "payload is shared");
     assert_eq!(orig.refcnt(), 2);
-    assert!(orig.data_mut().is_empty(), "a shared buffer is not writable");
-    assert!(!orig.trim_front(1), "a shared buffer's start cannot move up");
-    chained.prepend(header.len()).unwrap().copy_from_slice(&header);
+    assert!(
+        orig.data_mut().is_empty(),
+        "a shared buffer is not writable"
+    );
+    assert!(
+        !orig.trim_front(1),
+        "a shared buffer's start cannot move up"
+    );
+    chained
+        .prepend(header.len())
+        .unwrap()
+        .copy_from_slice(&header);
     let expect: Vec<u8> = header.iter().chain(&payload).copied().collect();
     assert_eq!(chained.to_vec(), expect);
     assert_eq!(chained.pkt_len(), expect.len());
@@ -244,7 +253,10 @@ fn dpdk_binding_on_virtual_devices() {
     assert_eq!(copied.nb_segs(), 1);
     assert_eq!(copied.refcnt(), 1);
     assert!(copied.headroom() >= 64);
-    copied.prepend(header.len()).unwrap().copy_from_slice(&header);
+    copied
+        .prepend(header.len())
+        .unwrap()
+        .copy_from_slice(&header);
     assert_eq!(copied.to_vec(), expect);
     assert_eq!(copied.data(), &expect[..]);
 
@@ -266,7 +278,10 @@ fn dpdk_binding_on_virtual_devices() {
 
     // 5. Through a ring loopback: the chained replica arrives with its payload still shared.
     let mut replica = chain_pool.replicate(&orig, 64).unwrap();
-    replica.prepend(header.len()).unwrap().copy_from_slice(&header);
+    replica
+        .prepend(header.len())
+        .unwrap()
+        .copy_from_slice(&header);
     let mut burst = Burst::new();
     burst.push(replica);
     assert_eq!(ring_tx.tx_burst(&mut burst), 1);
@@ -315,8 +330,11 @@ fn dpdk_binding_on_virtual_devices() {
     // 8. TX into the pcap file, read back after the port stopped.
     pcap.stop().unwrap();
     let written = read_pcap(&dir.join("out.pcap"));
-    assert_eq!(written, vec![plain.clone(), expect.clone(), expect.clone(), expect]);
-    drop((pcap_rx, pcap_tx, ring_rx, ring_tx));
+    assert_eq!(
+        written,
+        vec![plain.clone(), expect.clone(), expect.clone(), expect]
+    );
+    let _ = (pcap_rx, pcap_tx, ring_rx, ring_tx);
     drop(pcap);
     drop(ring);
     assert_eq!(pool.in_use(), 0);
@@ -341,7 +359,10 @@ fn dpdk_binding_on_virtual_devices() {
     let w = &mut workers[0];
     let mut burst = Burst::new();
     burst.push(w.pool.alloc().unwrap());
-    burst[0].append(plain.len()).unwrap().copy_from_slice(&plain);
+    burst[0]
+        .append(plain.len())
+        .unwrap()
+        .copy_from_slice(&plain);
     assert_eq!(w.underlay_tx.tx_burst(&mut burst), 1);
     let back = rx_n(&mut w.underlay_rx, 1);
     assert_eq!(back[0].data(), &plain[..]);
