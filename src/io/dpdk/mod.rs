@@ -377,3 +377,64 @@ fn check_setup(setup: &DpdkSetup) -> Result<(), DpdkError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Checks that need no EAL (the lib test binary never starts one; see tests/dpdk_port.rs).
+    use super::*;
+
+    #[test]
+    fn errors_name_the_call_and_the_port() {
+        let e = DpdkError::call("rte_eth_dev_start", "port net_pcap0", libc::EINVAL);
+        let s = e.to_string();
+        assert!(
+            s.starts_with("rte_eth_dev_start failed for port net_pcap0: "),
+            "{s}"
+        );
+        assert!(s.ends_with(&format!("(errno {})", libc::EINVAL)), "{s}");
+        let e = DpdkError::call("rte_eal_init", "", libc::ENOMEM);
+        assert!(e.to_string().starts_with("rte_eal_init failed: "));
+    }
+
+    #[test]
+    fn nothing_is_created_without_an_eal() {
+        assert!(!eal_ready());
+        assert!(matches!(
+            Mempool::new("p", 63, 0, MBUF_DEFAULT_BUF_SIZE),
+            Err(DpdkError::EalNotInitialized)
+        ));
+        assert!(port_names().is_empty());
+        assert!(Dpdk::thread_init().is_err());
+    }
+
+    #[test]
+    fn eal_args_with_nul_are_rejected_before_claiming_the_eal() {
+        let r = Eal::init(&["--no-huge\0".to_string()]);
+        assert!(matches!(r, Err(DpdkError::InvalidArgument { .. })));
+    }
+
+    #[test]
+    fn setup_rejects_one_port_for_both_sides() {
+        let setup = DpdkSetup {
+            eal_args: Vec::new(),
+            mempool_size: 8191,
+            mempool_cache: 256,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            access: "net_null0".into(),
+            underlay: "net_null0".into(),
+            queues: 1,
+            underlay_mtu: 1600,
+        };
+        assert!(matches!(
+            open(&setup),
+            Err(DpdkError::InvalidArgument { .. })
+        ));
+    }
+
+    #[test]
+    fn constants_match_dpdk() {
+        assert_eq!(PKTMBUF_HEADROOM, 128);
+        assert_eq!(MBUF_DEFAULT_BUF_SIZE, 2048 + 128);
+    }
+}

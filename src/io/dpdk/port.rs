@@ -472,3 +472,20 @@ impl TxQueue for DpdkTx {
         sent
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_asks_for_ipv4_and_udp_fields() {
+        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_NONFRAG_IPV4_UDP), 0);
+        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_IPV4), 0);
+    }
+
+    #[test]
+    fn options_default_to_nothing_special() {
+        let o = PortOptions::default();
+        assert!(o.mtu.is_none() && !o.rss && !o.promiscuous && !o.ipv4_cksum_offload);
+    }
+}
