@@ -86,6 +86,15 @@ pub trait Io: 'static {
     type Rx: RxQueue<Pkt = Self::Pkt>;
     type Tx: TxQueue<Pkt = Self::Pkt>;
     type Pool: PacketPool<Pkt = Self::Pkt>;
+
+    /// Called by each worker thread when it starts, before touching its queues (DPDK registers
+    /// the thread so it has an lcore id and a mempool cache).
+    fn thread_init() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Called by each worker thread when it ends.
+    fn thread_exit() {}
 }
 
 /// The queues and buffer source of one worker: one queue pair on each port.
