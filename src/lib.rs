@@ -16,6 +16,7 @@ pub mod fdb;
 pub mod io;
 pub mod metrics;
 pub mod pcap;
+pub mod runtime;
 pub mod trafficgen;
 pub mod types;
 pub mod wire;

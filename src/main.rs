@@ -1,3 +1,292 @@
-fn main() {
-    println!("vxgate {}", env!("CARGO_PKG_VERSION"));
+//! The `vxgate` command: run the gateway, check a configuration, generate test traffic, and
+//! talk to a running gateway over its control socket.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use vxgate::cli::ControlCommand;
+use vxgate::config::Config;
+use vxgate::trafficgen::{self, TrafficSpec};
+
+#[derive(Parser)]
+#[command(name = "vxgate", version, about = "VXLAN gateway (VTEP) on DPDK")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway until SIGINT/SIGTERM (or --duration), then print a summary.
+    Run {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Do not pin workers to their cores (shared or small machines).
+        #[arg(long)]
+        no_pin: bool,
+    },
+    /// Validate a configuration file; exits non-zero naming the offending key.
+    Check {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Write pcap files of test traffic matching a configuration (access and underlay side).
+    PcapGen {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Access-side frames (802.1Q per VNI) to this file.
+        #[arg(long, value_name = "FILE", default_value = "out/access.pcap")]
+        access: PathBuf,
+        /// Underlay-side VXLAN frames addressed to the VTEP to this file.
+        #[arg(long, value_name = "FILE", default_value = "out/underlay.pcap")]
+        underlay: PathBuf,
+        /// Frames per file.
+        #[arg(long, default_value_t = 1024)]
+        frames: usize,
+        /// Frame sizes in bytes (access side, without FCS), used round robin.
+        #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
+        sizes: Vec<usize>,
+        /// Local hosts per VNI.
+        #[arg(long, default_value_t = 8)]
+        hosts: usize,
+        /// Every Nth frame is a broadcast (0 = none).
+        #[arg(long, default_value_t = 0)]
+        broadcast_every: usize,
+    },
+    #[command(flatten)]
+    Control(ControlCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Run {
+            config,
+            duration,
+            no_pin,
+        } => run(&config, duration, !no_pin),
+        Cmd::Check { config } => check(&config),
+        Cmd::PcapGen {
+            config,
+            access,
+            underlay,
+            frames,
+            sizes,
+            hosts,
+            broadcast_every,
+        } => pcap_gen(
+            &config,
+            &access,
+            &underlay,
+            TrafficSpec {
+                hosts_per_vni: hosts,
+                frame_sizes: sizes,
+                broadcast_every,
+                frames,
+            },
+        ),
+        Cmd::Control(cmd) => vxgate::cli::run(cmd).map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vxgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> Result<()> {
+    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+    println!(
+        "{}: ok ({} VNIs, {} static FDB entries, {} workers)",
+        path.display(),
+        cfg.vni.len(),
+        cfg.fdb.len(),
+        cfg.workers.cores.len()
+    );
+    Ok(())
+}
+
+fn pcap_gen(path: &Path, access: &Path, underlay: &Path, spec: TrafficSpec) -> Result<()> {
+    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+    let a = trafficgen::access_frames(&cfg, &spec);
+    let u = trafficgen::underlay_frames(&cfg, &spec);
+    vxgate::pcap::write_frames(access, &a)
+        .with_context(|| format!("writing {}", access.display()))?;
+    vxgate::pcap::write_frames(underlay, &u)
+        .with_context(|| format!("writing {}", underlay.display()))?;
+    println!(
+        "wrote {} frames to {} and {} frames to {}",
+        a.len(),
+        access.display(),
+        u.len(),
+        underlay.display()
+    );
+    Ok(())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn run(_path: &Path, _duration: Option<f64>, _pin: bool) -> Result<()> {
+    bail!("this vxgate was built without DPDK (--no-default-features); rebuild with the default features to run the data path")
+}
+
+#[cfg(feature = "dpdk")]
+fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
+    use std::sync::Arc;
+    use vxgate::io::dpdk::{self, port::stats_of, Dpdk, DpdkSetup, Mempool};
+    use vxgate::metrics::rates::{Rates, Sample};
+    use vxgate::metrics::telemetry::{DeviceStats, DeviceStatsSource, PortNames};
+    use vxgate::runtime::{self, StartOptions};
+
+    /// Device counters read by port id from the metrics thread.
+    struct DpdkStats {
+        ports: Vec<(String, u16)>,
+        mempool: Mempool,
+    }
+    impl DeviceStatsSource for DpdkStats {
+        fn device_stats(&self) -> Vec<(String, DeviceStats)> {
+            self.ports
+                .iter()
+                .map(|(name, id)| {
+                    let s = stats_of(*id);
+                    (
+                        name.clone(),
+                        DeviceStats {
+                            ipackets: s.ipackets,
+                            opackets: s.opackets,
+                            ibytes: s.ibytes,
+                            obytes: s.obytes,
+                            imissed: s.imissed,
+                            ierrors: s.ierrors,
+                            oerrors: s.oerrors,
+                            rx_nombuf: s.rx_nombuf,
+                        },
+                    )
+                })
+                .collect()
+        }
+        fn mempool(&self) -> Option<(u64, u64)> {
+            Some((
+                self.mempool.in_use() as u64,
+                self.mempool.capacity() as u64,
+            ))
+        }
+    }
+
+    init_logging();
+    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+    if let Some(d) = duration {
+        if !(d.is_finite() && d > 0.0) {
+            bail!("--duration must be a positive number of seconds");
+        }
+    }
+    let setup = DpdkSetup {
+        eal_args: cfg.dpdk.eal_args.clone(),
+        mempool_size: cfg.dpdk.mempool_size,
+        mempool_cache: cfg.dpdk.mempool_cache,
+        rx_descriptors: cfg.dpdk.rx_descriptors,
+        tx_descriptors: cfg.dpdk.tx_descriptors,
+        access: cfg.ports.access.clone(),
+        underlay: cfg.ports.underlay.clone(),
+        queues: cfg.ports.queues,
+        underlay_mtu: cfg.vtep.underlay_mtu,
+    };
+    let (mut env, ios) = dpdk::open(&setup).context("starting DPDK")?;
+    let vtep_mac = cfg
+        .vtep
+        .mac
+        .unwrap_or_else(|| env.underlay_port().mac_addr());
+    let names = PortNames {
+        access: cfg.ports.access.clone(),
+        underlay: cfg.ports.underlay.clone(),
+    };
+    let stats = DpdkStats {
+        ports: vec![
+            (names.access.clone(), env.access_port().port_id()),
+            (names.underlay.clone(), env.underlay_port().port_id()),
+        ],
+        mempool: env.mempool().clone(),
+    };
+    tracing::info!(
+        access = %cfg.ports.access, underlay = %cfg.ports.underlay, vtep_ip = %cfg.vtep.ip,
+        vtep_mac = %vtep_mac, workers = cfg.workers.cores.len(), "ports started"
+    );
+    let gw = runtime::start::<Dpdk>(
+        &cfg,
+        vtep_mac,
+        ios,
+        StartOptions {
+            pin_workers: pin,
+            serve_metrics: true,
+            serve_control: true,
+            device_stats: Some(Box::new(stats)),
+            port_names: names,
+        },
+    )
+    .context("starting the gateway")?;
+    if let Some(addr) = gw.metrics_addr() {
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
+    tracing::info!("control socket {}", cfg.control.socket.display());
+
+    let stop = gw.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    let started = Instant::now();
+    let deadline = duration.map(|d| started + Duration::from_secs_f64(d));
+    let tty = std::io::stdout().is_terminal();
+    let mut base = Sample::take(&gw.telemetry);
+    let mut next_line = started + Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if now >= next_line {
+            let (rates, sample): (Rates, Sample) = Rates::since(&base, &gw.telemetry);
+            base = sample;
+            if tty {
+                println!("{rates}");
+            } else {
+                tracing::info!("{rates}");
+            }
+            next_line += Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let (summary, _) = gw.shutdown();
+    print!("{summary}");
+    let in_use_before_close = env.mempool().in_use();
+    env.access_port_mut().stop().ok();
+    env.underlay_port_mut().stop().ok();
+    let in_use = env.mempool().in_use();
+    println!(
+        "  mempool: {} of {} buffers in use after workers stopped, {} after ports stopped",
+        in_use_before_close,
+        env.mempool().capacity(),
+        in_use
+    );
+    drop(env);
+    Ok(())
 }

@@ -68,6 +68,8 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         counters: Arc<WorkerCounters>,
         latency: L,
     ) -> Worker<I, L> {
+        // Deltas applied before the worker existed (static entries at start-up) count too.
+        counters.applied_generation.set(replica.generation());
         Worker {
             id,
             settings,

@@ -489,3 +489,24 @@ mod tests {
         assert!(o.mtu.is_none() && !o.rss && !o.promiscuous && !o.ipv4_cksum_offload);
     }
 }
+
+/// The counters of port `id` without holding its `Port` (for the metrics thread, which must
+/// not own ports). All zero when the port id is unknown or the driver cannot report them.
+pub fn stats_of(id: u16) -> PortStats {
+    let mut s = ffi::rte_eth_stats::default();
+    // SAFETY: rte_eth_stats_get validates the port id itself and only writes through the valid
+    // out pointer; reading counters concurrently with the data path is supported by DPDK.
+    if unsafe { ffi::rte_eth_stats_get(id, &mut s) } != 0 {
+        return PortStats::default();
+    }
+    PortStats {
+        ipackets: s.ipackets,
+        opackets: s.opackets,
+        ibytes: s.ibytes,
+        obytes: s.obytes,
+        imissed: s.imissed,
+        ierrors: s.ierrors,
+        oerrors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
+    }
+}
