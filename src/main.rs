@@ -185,10 +185,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
                 .collect()
         }
         fn mempool(&self) -> Option<(u64, u64)> {
-            Some((
-                self.mempool.in_use() as u64,
-                self.mempool.capacity() as u64,
-            ))
+            Some((self.mempool.in_use() as u64, self.mempool.capacity() as u64))
         }
     }
 
@@ -210,7 +207,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         queues: cfg.ports.queues,
         underlay_mtu: cfg.vtep.underlay_mtu,
     };
-    let (mut env, ios) = dpdk::open(&setup).context("starting DPDK")?;
+    let (env, ios) = dpdk::open(&setup).context("starting DPDK")?;
     let vtep_mac = cfg
         .vtep
         .mac
@@ -277,16 +274,11 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
 
     let (summary, _) = gw.shutdown();
     print!("{summary}");
-    let in_use_before_close = env.mempool().in_use();
-    env.access_port_mut().stop().ok();
-    env.underlay_port_mut().stop().ok();
-    let in_use = env.mempool().in_use();
-    println!(
-        "  mempool: {} of {} buffers in use after workers stopped, {} after ports stopped",
-        in_use_before_close,
-        env.mempool().capacity(),
-        in_use
-    );
-    drop(env);
+    let capacity = env.mempool().capacity();
+    let in_use = env.close();
+    println!("  mempool: {in_use} of {capacity} buffers still in use after shutdown");
+    if in_use != 0 {
+        bail!("{in_use} mbufs leaked");
+    }
     Ok(())
 }

@@ -200,8 +200,9 @@ pub fn start<I: Io>(
         return Err(RuntimeError::Converge(Duration::ZERO));
     }
 
-    let counters: Vec<Arc<WorkerCounters>> =
-        (0..n).map(|_| Arc::new(WorkerCounters::default())).collect();
+    let counters: Vec<Arc<WorkerCounters>> = (0..n)
+        .map(|_| Arc::new(WorkerCounters::default()))
+        .collect();
     let mut recorders = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for _ in 0..n {

@@ -278,6 +278,24 @@ impl DpdkEnv {
     pub fn mempool(&self) -> &Mempool {
         &self.mempool
     }
+
+    /// Closes both ports (their drivers return every mbuf they held), then reports how many
+    /// buffers are still in use: anything but zero is a leak. The mempool and the EAL are
+    /// released when the returned value's owner, this function, ends.
+    pub fn close(self) -> usize {
+        let DpdkEnv {
+            access,
+            underlay,
+            mempool,
+            _eal,
+        } = self;
+        drop(access);
+        drop(underlay);
+        let in_use = mempool.in_use();
+        drop(mempool);
+        drop(_eal);
+        in_use
+    }
 }
 
 /// Starts the EAL, creates the mbuf pool, opens both ports and builds one [`WorkerIo`] per
