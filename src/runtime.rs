@@ -32,6 +32,8 @@ use crate::types::MacAddr;
 /// Capacity of each worker's delta ring (control → worker) and event ring (worker → control).
 pub const DELTA_RING: usize = 16 * 1024;
 pub const EVENT_RING: usize = 16 * 1024;
+/// Room in each replica for static entries added at run time (beyond the configured ones).
+pub const RUNTIME_STATIC_ENTRIES: usize = 65536;
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -176,14 +178,17 @@ pub fn start<I: Io>(
     }
     let settings = pipeline_settings(cfg, vtep_mac)?;
 
+    // Every replica holds the whole table: the learned maximum, the static entries, and room
+    // for entries added at run time through the control socket.
+    let fdb_capacity = cfg.learning.max_total + cfg.fdb.len() + RUNTIME_STATIC_ENTRIES;
     let mut links = Vec::with_capacity(n);
     let mut replicas = Vec::with_capacity(n);
     for _ in 0..n {
-        let (link, replica) = replica::channel(DELTA_RING, EVENT_RING);
+        let (link, replica) = replica::channel_with_capacity(DELTA_RING, EVENT_RING, fdb_capacity);
         links.push(link);
         replicas.push(replica);
     }
-    let mut cp = ControlPlane::new(fdb_settings(cfg), links);
+    let mut cp = ControlPlane::new(fdb_settings(cfg), links).with_max_entries(fdb_capacity);
     for nb in &cfg.neighbor {
         cp.neighbor_add(nb.ip, nb.mac);
     }
