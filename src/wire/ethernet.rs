@@ -150,6 +150,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
+    /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
+    /// can drop this view and keep walking the next layer (`payload()` borrows the view).
+    pub fn into_payload(self) -> &'a [u8] {
+        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
+        b.get(field::PAYLOAD..).unwrap_or(&[])
+    }
+}
+
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Frame<T> {
     fn as_ref(&self) -> &[u8] {
         self.buffer.as_ref()

@@ -138,6 +138,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// The data borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
+    /// can drop this view and keep walking the next layer (`data()` borrows the view).
+    pub fn into_data(self) -> &'a [u8] {
+        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
+        b.get(field::DATA..).unwrap_or(&[])
+    }
+}
+
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     fn as_ref(&self) -> &[u8] {
         self.buffer.as_ref()
@@ -164,6 +173,7 @@ mod tests {
         assert_eq!(p.echo_seq_no(), 1);
         assert_eq!(p.data(), b"abcd");
         assert!(p.verify_checksum());
+        assert_eq!(p.into_data(), b"abcd");
     }
 
     #[test]

@@ -189,6 +189,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
+    /// can drop this view and keep walking the next layer (`payload()` borrows the view).
+    pub fn into_payload(self) -> &'a [u8] {
+        let range = HEADER_LEN..HEADER_LEN + usize::from(self.payload_len());
+        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
+        b.get(range).unwrap_or(&[])
+    }
+}
+
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     fn as_ref(&self) -> &[u8] {
         self.buffer.as_ref()

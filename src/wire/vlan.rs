@@ -143,6 +143,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Tag<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Tag<&'a T> {
+    /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
+    /// can drop this view and keep walking the next layer (`payload()` borrows the view).
+    pub fn into_payload(self) -> &'a [u8] {
+        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
+        b.get(field::PAYLOAD..).unwrap_or(&[])
+    }
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Tag<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+}
+
 /// Writes a tag (PCP 0, DEI 0, `vlan`, inner `ethertype`) into the first 4 bytes of `buf`.
 /// Returns `false` and writes nothing when `buf` is shorter than [`HEADER_LEN`].
 pub fn emit_header(buf: &mut [u8], vlan: VlanId, ethertype: EtherType) -> bool {

@@ -117,6 +117,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
+    /// can drop this view and keep walking the next layer (`payload()` borrows the view).
+    pub fn into_payload(self) -> &'a [u8] {
+        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
+        b.get(field::PAYLOAD..).unwrap_or(&[])
+    }
+}
+
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     fn as_ref(&self) -> &[u8] {
         self.buffer.as_ref()
@@ -179,6 +188,20 @@ mod tests {
         assert_eq!(inner.dst_addr(), MacAddr([2, 0, 0, 0, 0, 2]));
         assert_eq!(inner.ethertype(), ethernet::EtherType::Unknown(0x88b5));
         assert_eq!(inner.payload(), &[0xde, 0xad, 0xbe, 0xef]);
+    }
+
+    /// The layers chain through `into_payload` without keeping every view alive.
+    fn inner_frame(buf: &[u8]) -> Option<&[u8]> {
+        let mut payload = ethernet::Frame::new_checked(buf).ok()?.into_payload();
+        payload = ipv4::Packet::new_checked(payload).ok()?.into_payload();
+        payload = udp::Packet::new_checked(payload).ok()?.into_payload();
+        Some(Packet::new_checked(payload).ok()?.into_payload())
+    }
+
+    #[test]
+    fn into_payload_chains() {
+        assert_eq!(inner_frame(&PKT), Some(&PKT[50..]));
+        assert_eq!(inner_frame(&PKT[..49]), None);
     }
 
     #[test]
