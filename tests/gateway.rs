@@ -2,6 +2,8 @@
 //! learning then unicast back, a MAC move, ageing, and a learned entry that must not replace a
 //! static one.
 
+#![allow(clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -98,7 +100,7 @@ impl Gw {
         panic!("replica did not converge");
     }
 
-    fn from_underlay(&mut self, remote: std::net::Ipv4Addr, src: MacAddr, dst: MacAddr) {
+    fn receive_from(&mut self, remote: std::net::Ipv4Addr, src: MacAddr, dst: MacAddr) {
         let inner = inner_frame(dst, src, 80);
         self.underlay_in.inject(&vxlan_frame(
             VTEP_MAC, R2_MAC, remote, VTEP_IP, 1, 55555, 5000, &inner,
@@ -132,7 +134,7 @@ impl Gw {
 fn learns_then_sends_unicast_back() {
     let mut g = Gw::new();
     assert_eq!(g.to(HOST_B), vec![R2, R3, R4], "unknown unicast floods");
-    g.from_underlay(R3, HOST_B, HOST_A);
+    g.receive_from(R3, HOST_B, HOST_A);
     assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R3)));
     assert_eq!(
         g.to(HOST_B),
@@ -144,11 +146,11 @@ fn learns_then_sends_unicast_back() {
 #[test]
 fn a_mac_seen_behind_a_new_vtep_moves() {
     let mut g = Gw::new();
-    g.from_underlay(R2, HOST_B, HOST_A);
+    g.receive_from(R2, HOST_B, HOST_A);
     assert_eq!(g.to(HOST_B), vec![R2]);
     // Reports for one MAC are rate-limited to one a second (flapping protection).
     g.now += Duration::from_secs(2);
-    g.from_underlay(R4, HOST_B, HOST_A);
+    g.receive_from(R4, HOST_B, HOST_A);
     assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R4)));
     assert_eq!(g.cp.stats().moves, 1);
     assert_eq!(g.to(HOST_B), vec![R4]);
@@ -159,7 +161,7 @@ fn learned_entries_age_out_and_static_ones_do_not() {
     let mut g = Gw::new();
     let host_c = MacAddr([0x02, 0, 0, 0, 0x30, 0x03]);
     g.cp.add_static(FdbKey::new(vni(5000), host_c), R2).unwrap();
-    g.from_underlay(R3, HOST_B, HOST_A);
+    g.receive_from(R3, HOST_B, HOST_A);
     assert_eq!(g.to(HOST_B), vec![R3]);
     // Traffic refreshes the entry; 299 s later it is still there.
     g.now += Duration::from_secs(299);
@@ -180,7 +182,7 @@ fn a_learned_sighting_never_replaces_a_static_entry() {
     let mut g = Gw::new();
     g.cp.add_static(FdbKey::new(vni(5000), HOST_B), R2).unwrap();
     g.settle();
-    g.from_underlay(R4, HOST_B, HOST_A);
+    g.receive_from(R4, HOST_B, HOST_A);
     assert_eq!(g.kind(HOST_B), Some((EntryKind::Static, R2)));
     assert_eq!(g.to(HOST_B), vec![R2]);
 }

@@ -2,6 +2,8 @@
 //! control socket, metrics server), on the software port: traffic in, exact frames out, and a
 //! static entry added over the control socket reaching the running worker.
 
+#![allow(clippy::panic)]
+
 mod common;
 
 use std::time::{Duration, Instant};
