@@ -1,11 +1,8 @@
 //! The `vxgate` command: run the gateway, check a configuration, generate test traffic, and
 //! talk to a running gateway over its control socket.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -135,6 +132,7 @@ fn pcap_gen(path: &Path, access: &Path, underlay: &Path, spec: TrafficSpec) -> R
     Ok(())
 }
 
+#[cfg(feature = "dpdk")]
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -151,7 +149,10 @@ fn run(_path: &Path, _duration: Option<f64>, _pin: bool) -> Result<()> {
 
 #[cfg(feature = "dpdk")]
 fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
+    use std::time::{Duration, Instant};
     use vxgate::io::dpdk::{self, port::stats_of, Dpdk, DpdkSetup, Mempool};
     use vxgate::metrics::rates::{Rates, Sample};
     use vxgate::metrics::telemetry::{DeviceStats, DeviceStatsSource, PortNames};
