@@ -2,7 +2,7 @@
 //! learning then unicast back, a MAC move, ageing, and a learned entry that must not replace a
 //! static one.
 
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

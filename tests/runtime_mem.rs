@@ -2,7 +2,7 @@
 //! control socket, metrics server), on the software port: traffic in, exact frames out, and a
 //! static entry added over the control socket reaching the running worker.
 
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

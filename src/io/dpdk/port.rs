@@ -473,23 +473,6 @@ impl TxQueue for DpdkTx {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rss_asks_for_ipv4_and_udp_fields() {
-        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_NONFRAG_IPV4_UDP), 0);
-        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_IPV4), 0);
-    }
-
-    #[test]
-    fn options_default_to_nothing_special() {
-        let o = PortOptions::default();
-        assert!(o.mtu.is_none() && !o.rss && !o.promiscuous && !o.ipv4_cksum_offload);
-    }
-}
-
 /// The counters of port `id` without holding its `Port` (for the metrics thread, which must
 /// not own ports). All zero when the port id is unknown or the driver cannot report them.
 pub fn stats_of(id: u16) -> PortStats {
@@ -508,5 +491,22 @@ pub fn stats_of(id: u16) -> PortStats {
         ierrors: s.ierrors,
         oerrors: s.oerrors,
         rx_nombuf: s.rx_nombuf,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_asks_for_ipv4_and_udp_fields() {
+        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_NONFRAG_IPV4_UDP), 0);
+        assert_ne!(RSS_HF & u64::from(ffi::VXGATE_ETH_RSS_IPV4), 0);
+    }
+
+    #[test]
+    fn options_default_to_nothing_special() {
+        let o = PortOptions::default();
+        assert!(o.mtu.is_none() && !o.rss && !o.promiscuous && !o.ipv4_cksum_offload);
     }
 }
