@@ -14,9 +14,9 @@ VXGATE=target/release/vxgate
 
 mkdir -p out
 # Frame sizes that fit the 1500-byte underlay MTU once encapsulated (1464 + 36 = 1500 after
-# the VLAN tag is removed); every 8th frame is a broadcast ARP, flooded to the VNI's VTEPs.
+# the VLAN tag is removed); every 7th frame is a broadcast ARP, flooded to the VNI's VTEPs.
 "$VXGATE" pcap-gen -c config/demo.toml --access out/demo-access.pcap \
-    --underlay out/demo-underlay.pcap --sizes 64,512,1468 --broadcast-every 8
+    --underlay out/demo-underlay.pcap --sizes 64,512,1468 --broadcast-every 7
 
 # Adapt the embedded config to this machine: no hugepages → --no-huge; one core → core 0.
 cfg=out/demo.toml
