@@ -29,6 +29,10 @@ if [[ -d fuzz ]]; then (cd fuzz && cargo check --quiet); fi
 step "interop with the Linux kernel's VXLAN device"
 if [[ -x scripts/test-interop.sh ]]; then scripts/test-interop.sh; fi
 
+step "a real Prometheus server scraping vxgate on loopback"
+cargo build --quiet
+scripts/test-prometheus.sh
+
 # Last, so its closing line is the suite's: every test with DPDK on virtual devices (the
 # binding, the pcap end-to-end runs with tshark and promtool, metrics and CLI on a live gateway).
 step "tests, with DPDK (default features)"
