@@ -45,6 +45,9 @@ const R4_MAC: Mac = [0x02, 0, 0, 0, 0, 0x04];
 /// An underlay peer that is not a VTEP: it ARPs for and pings the gateway.
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 9);
 const PEER_MAC: Mac = [0x02, 0, 0, 0, 0, 0x09];
+/// Another underlay host that ARPs for the gateway unasked: answered, but not believed.
+const STRANGER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const STRANGER_MAC: Mac = [0x02, 0, 0, 0, 0, 0x0a];
 
 /// Remote hosts (static FDB): H1, H2 behind R2 and R3 in VNI 5000; H5 behind R2 in VNI 5001.
 const H1: Mac = [0x02, 0, 0, 0, 0x10, 0x01];
@@ -456,6 +459,15 @@ fn traffic() -> Traffic {
         &ipv4(&rep_ip, &icmp_echo(0, 0x4242, 1, &data)),
     ));
     t.icmp_replies += 1;
+    // U10: ARP request for the VTEP address without Ethernet padding (42 bytes, as a Linux
+    // veth delivers it): the reply is still padded to the 60-byte minimum.
+    let req = arp(1, STRANGER_MAC, STRANGER_IP, [0; 6], VTEP_IP);
+    t.underlay_in
+        .push(eth([0xff; 6], STRANGER_MAC, 0x0806, &req));
+    let rep = arp(2, VTEP_MAC, VTEP_IP, STRANGER_MAC, STRANGER_IP);
+    t.reply_out
+        .push(pad_to(eth(STRANGER_MAC, VTEP_MAC, 0x0806, &rep), 60, 0));
+    t.arp_replies += 1;
     t
 }
 
@@ -547,7 +559,8 @@ fn write_config(dir: &TempDir, name: &str, t: &Traffic, metrics_port: u16) -> Pa
     writeln!(
         c,
         "[vtep]\nip = \"{VTEP_IP}\"\nmac = \"02:00:00:00:00:01\"\n\
-         src_port_range = [{SRC_PORT}, {SRC_PORT}]\nunderlay_mtu = {UNDERLAY_MTU}\n"
+         src_port_range = [{SRC_PORT}, {SRC_PORT}]\nunderlay_mtu = {UNDERLAY_MTU}\n\
+         gateway = \"{PEER_IP}\"\n"
     )
     .unwrap();
     writeln!(
@@ -1155,7 +1168,8 @@ fn live_metrics_and_cli() {
     );
     assert!(!ok, "unknown VNI accepted: {out}");
 
-    // Neighbours: the three static ones and the peer that ARPed for us.
+    // Neighbours: the three static ones and the gateway, whose ARP request taught us its MAC;
+    // an unsolicited ARP from any other host is answered but never enters the table.
     let neigh = cli_ok(&socket, &["neighbor", "list"]);
     for (ip, mac) in [(R2, R2_MAC), (R3, R3_MAC), (R4, R4_MAC)] {
         assert!(
@@ -1179,6 +1193,10 @@ fn live_metrics_and_cli() {
             .lines()
             .any(|l| l.contains(&PEER_IP.to_string()) && l.contains(&mac_str(PEER_MAC))),
         "the ARP peer was not learned:\n{neigh}"
+    );
+    assert!(
+        !neigh.contains(&STRANGER_IP.to_string()),
+        "an unsolicited ARP entered the neighbour table:\n{neigh}"
     );
 
     let stats = cli_ok(&socket, &["stats"]);
