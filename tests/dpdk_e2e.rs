@@ -15,6 +15,7 @@
 //!
 //! EAL mode: `--in-memory --no-pci` when free hugepages exist, else
 //! `--no-huge -m 512 --no-pci --no-shconf`; always a unique `--file-prefix`.
+//! `VXGATE_EAL_MODE=nohuge` (or `hugepages`) forces a mode.
 #![cfg(feature = "dpdk")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -495,6 +496,16 @@ impl Drop for TempDir {
     }
 }
 
+/// Whether to run the EAL on hugepages: `VXGATE_EAL_MODE=hugepages|nohuge` (what
+/// scripts/eal-mode.sh prints) forces a mode, else free hugepages decide.
+fn use_hugepages() -> bool {
+    match std::env::var("VXGATE_EAL_MODE").as_deref() {
+        Ok("nohuge") => false,
+        Ok("hugepages") => true,
+        _ => hugepages_free(),
+    }
+}
+
 fn hugepages_free() -> bool {
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
@@ -524,7 +535,7 @@ fn write_config(dir: &TempDir, name: &str, t: &Traffic, metrics_port: u16) -> Pa
     vxgate::pcap::write_frames(&in_a, &t.access_in).unwrap();
     vxgate::pcap::write_frames(&in_u, &t.underlay_in).unwrap();
 
-    let mut eal: Vec<String> = if hugepages_free() {
+    let mut eal: Vec<String> = if use_hugepages() {
         vec!["--in-memory".into(), "--no-pci".into()]
     } else {
         ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
