@@ -460,7 +460,42 @@ fn traffic() -> Traffic {
         &ipv4(&rep_ip, &icmp_echo(0, 0x4242, 1, &data)),
     ));
     t.icmp_replies += 1;
-    // U10: ARP request for the VTEP address without Ethernet padding (42 bytes, as a Linux
+    // U10: a minimal ping (4 data bytes), padded on the wire to 60 bytes with garbage: the
+    // reply drops the request's padding and is zero-padded to the 60-byte minimum.
+    let data = [0xc0, 0xff, 0xee, 0x00];
+    let req_ip = Ip {
+        ident: 0x1235,
+        dont_frag: false,
+        ..req_ip
+    };
+    t.underlay_in.push(pad_to(
+        eth(
+            VTEP_MAC,
+            PEER_MAC,
+            0x0800,
+            &ipv4(&req_ip, &icmp_echo(8, 0x4242, 2, &data)),
+        ),
+        60,
+        0x55,
+    ));
+    let rep_ip = Ip {
+        src: VTEP_IP,
+        dst: PEER_IP,
+        ttl: 64,
+        ..req_ip
+    };
+    t.reply_out.push(pad_to(
+        eth(
+            PEER_MAC,
+            VTEP_MAC,
+            0x0800,
+            &ipv4(&rep_ip, &icmp_echo(0, 0x4242, 2, &data)),
+        ),
+        60,
+        0,
+    ));
+    t.icmp_replies += 1;
+    // U11: ARP request for the VTEP address without Ethernet padding (42 bytes, as a Linux
     // veth delivers it): the reply is still padded to the 60-byte minimum.
     let req = arp(1, STRANGER_MAC, STRANGER_IP, [0; 6], VTEP_IP);
     t.underlay_in
