@@ -256,6 +256,9 @@ fn icmp_in<P: Packet>(
     let peer = frame.src_addr();
     frame.set_dst_addr(peer);
     frame.set_src_addr(s.vtep_mac);
+    // The request's Ethernet padding was cut with the truncate above; a short reply is padded
+    // back to the minimum with zeros.
+    pad_to_min(pkt, ethernet::HEADER_LEN + ip_total);
     c.icmp_replies.inc();
     Ok(Verdict::Underlay)
 }
