@@ -239,6 +239,13 @@ fn icmp_echo(ty: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
     m
 }
 
+/// Recomputes the IPv4 header checksum of an Ethernet frame after its header was edited.
+fn refresh_ip_checksum(f: &mut [u8]) {
+    f[24..26].copy_from_slice(&[0, 0]);
+    let ck = inet_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&be16(ck));
+}
+
 fn pad_to(mut f: Vec<u8>, len: usize, byte: u8) -> Vec<u8> {
     if f.len() < len {
         f.resize(len, byte);
@@ -504,6 +511,38 @@ fn traffic() -> Traffic {
     t.reply_out
         .push(pad_to(eth(STRANGER_MAC, VTEP_MAC, 0x0806, &rep), 60, 0));
     t.arp_replies += 1;
+    // U12: VXLAN without the I flag.
+    let mut f = vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 14, 40007, VXLAN_PORT, VNI_TAGGED, &inner,
+    );
+    f[42] = 0;
+    t.underlay_in.push(f);
+    drop(&mut t, DropReason::BadVxlanFlags);
+    // U13: an outer fragment (MF set, DF cleared).
+    let mut f = vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 15, 40008, VXLAN_PORT, VNI_TAGGED, &inner,
+    );
+    f[20..22].copy_from_slice(&be16(0x2000));
+    refresh_ip_checksum(&mut f);
+    t.underlay_in.push(f);
+    drop(&mut t, DropReason::Ipv4Fragment);
+    // U14: to our MAC but another IP.
+    t.underlay_in.push(vxlan_frame(
+        VTEP_MAC,
+        R2_MAC,
+        R2,
+        Ipv4Addr::new(192, 0, 2, 99),
+        16,
+        40009,
+        VXLAN_PORT,
+        VNI_TAGGED,
+        &inner,
+    ));
+    drop(&mut t, DropReason::NotOurIp);
+    // U15: an ARP reply to us (the gateway answering): consumed, nothing sent, not a drop.
+    let rep = arp(2, PEER_MAC, PEER_IP, VTEP_MAC, VTEP_IP);
+    t.underlay_in
+        .push(pad_to(eth(VTEP_MAC, PEER_MAC, 0x0806, &rep), 60, 0));
     t
 }
 
