@@ -549,24 +549,42 @@ fn traffic() -> Traffic {
 // ---------------------------------------------------------------------------------------------
 // Harness: temp dir, configuration, running the binary.
 
-/// A temp dir removed on drop (also when the test fails).
-struct TempDir(PathBuf);
+/// A temp dir, and the EAL's runtime dir for the run's `--file-prefix`, both removed on drop
+/// (also when the test fails).
+struct TempDir {
+    dir: PathBuf,
+    file_prefix: String,
+}
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("vxgate-e2e-{name}-{}", std::process::id()));
+        let pid = std::process::id();
+        let d = std::env::temp_dir().join(format!("vxgate-e2e-{name}-{pid}"));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
+        TempDir {
+            dir: d,
+            file_prefix: format!("vxgate_e2e_{name}_{pid}"),
+        }
     }
+
     fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
+        self.dir.join(file)
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The EAL leaves an (empty) runtime dir per file prefix even with --in-memory: under
+        // /var/run/dpdk for root, else under $XDG_RUNTIME_DIR or /tmp.
+        let mut roots = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+            roots.push(PathBuf::from(x).join("dpdk"));
+        }
+        for r in roots {
+            let _ = std::fs::remove_dir_all(r.join(&self.file_prefix));
+        }
     }
 }
 
@@ -603,7 +621,7 @@ fn toml_str(s: &str) -> String {
 }
 
 /// Writes the input pcaps and the configuration into `dir`; returns the config path.
-fn write_config(dir: &TempDir, name: &str, t: &Traffic, metrics_port: u16) -> PathBuf {
+fn write_config(dir: &TempDir, t: &Traffic, metrics_port: u16) -> PathBuf {
     let in_a = dir.path("in-access.pcap");
     let in_u = dir.path("in-underlay.pcap");
     vxgate::pcap::write_frames(&in_a, &t.access_in).unwrap();
@@ -616,10 +634,7 @@ fn write_config(dir: &TempDir, name: &str, t: &Traffic, metrics_port: u16) -> Pa
             .map(String::from)
             .to_vec()
     };
-    eal.push(format!(
-        "--file-prefix=vxgate_e2e_{name}_{}",
-        std::process::id()
-    ));
+    eal.push(format!("--file-prefix={}", dir.file_prefix));
     eal.push("--log-level=lib.eal:warning".into());
     eal.push(format!(
         "--vdev=net_pcap0,rx_pcap={},tx_pcap={}",
@@ -921,7 +936,7 @@ fn vxgate_tshark(pcap: &Path) -> Option<Output> {
 fn both_directions_exact_bytes() {
     let dir = TempDir::new("bytes");
     let t = traffic();
-    let config = write_config(&dir, "bytes", &t, free_port());
+    let config = write_config(&dir, &t, free_port());
     let gw = Gateway::spawn(&dir, &config, 3);
     let (status, stdout, stderr) = gw.wait(Duration::from_secs(30));
     assert!(
@@ -1077,7 +1092,7 @@ fn live_metrics_and_cli() {
     let dir = TempDir::new("live");
     let t = traffic();
     let port = free_port();
-    let config = write_config(&dir, "live", &t, port);
+    let config = write_config(&dir, &t, port);
     let socket = dir.path("control.sock");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     // A long cap; the test ends the run with SIGTERM once its checks are done.
