@@ -182,17 +182,37 @@ fn arp_in<P: Packet>(
             a.set_source_protocol_addr(s.vtep_ip);
             let total = ethernet::HEADER_LEN + arp::HEADER_LEN;
             ethernet::emit_header(data, sha, s.vtep_mac, EtherType::Arp);
-            // Keep the frame at the Ethernet minimum (60 bytes without FCS) with zero padding.
-            let padded = total.max(60);
-            if let Some(pad) = data.get_mut(total..padded) {
-                pad.fill(0);
-            }
-            pkt.truncate(padded);
+            // Keep the frame at the Ethernet minimum (60 bytes without FCS) with zero padding,
+            // also when the request arrived unpadded (42 bytes, e.g. from a Linux veth).
+            pkt.truncate(total.max(MIN_FRAME_LEN));
+            pad_to_min(pkt, total);
             c.arp_replies.inc();
             Ok(Verdict::Underlay)
         }
         ArpOperation::Reply => Ok(Verdict::Consumed),
         ArpOperation::Unknown(_) => Err(DropReason::ArpNotForUs),
+    }
+}
+
+/// The Ethernet minimum frame length without FCS.
+const MIN_FRAME_LEN: usize = 60;
+
+/// Grows a frame shorter than [`MIN_FRAME_LEN`] to that length and zeroes every byte after the
+/// first `used`. The packet API grows only at the front, so the (at most 60-byte) frame is
+/// moved forward into the new room; without headroom the frame stays short but zero-padded.
+fn pad_to_min<P: Packet>(pkt: &mut P, used: usize) {
+    let len = pkt.pkt_len();
+    if len < MIN_FRAME_LEN {
+        let grow = MIN_FRAME_LEN - len;
+        if pkt.prepend(grow).is_some() {
+            let d = pkt.data_mut();
+            if d.len() == MIN_FRAME_LEN {
+                d.copy_within(grow.., 0);
+            }
+        }
+    }
+    if let Some(pad) = pkt.data_mut().get_mut(used..) {
+        pad.fill(0);
     }
 }
 
@@ -236,6 +256,37 @@ fn icmp_in<P: Packet>(
     let peer = frame.src_addr();
     frame.set_dst_addr(peer);
     frame.set_src_addr(s.vtep_mac);
+    // The request's Ethernet padding was cut with the truncate above; a short reply is padded
+    // back to the minimum with zeros.
+    pad_to_min(pkt, ethernet::HEADER_LEN + ip_total);
     c.icmp_replies.inc();
     Ok(Verdict::Underlay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::mem::MemPacket;
+
+    #[test]
+    fn short_frames_grow_to_the_minimum_with_zero_padding() {
+        let frame: Vec<u8> = (1..=42).collect();
+        let mut p = MemPacket::from_bytes(&frame, 64);
+        pad_to_min(&mut p, 42);
+        assert_eq!(p.pkt_len(), MIN_FRAME_LEN);
+        assert_eq!(&p.data()[..42], &frame[..]);
+        assert!(p.data()[42..].iter().all(|&b| b == 0));
+
+        // Already long enough: only the bytes after `used` are zeroed.
+        let mut p = MemPacket::from_bytes(&[0xab; 60], 64);
+        pad_to_min(&mut p, 42);
+        assert_eq!(p.pkt_len(), 60);
+        assert!(p.data()[..42].iter().all(|&b| b == 0xab));
+        assert!(p.data()[42..].iter().all(|&b| b == 0));
+
+        // No headroom: stays short, nothing panics.
+        let mut p = MemPacket::from_bytes(&frame, 0);
+        pad_to_min(&mut p, 42);
+        assert_eq!(p.data(), &frame[..]);
+    }
 }
