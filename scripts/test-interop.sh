@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Interoperability test: vxgate against the Linux kernel's own VXLAN device.
+#
+#   HOST ns                    GW ns (vxgate on af_packet)                VTEP ns
+#   veth 10.50.0.1/24 ---- acc [ vxgate 192.0.2.1, VNI 5000 ] und ---- veth 192.0.2.2/24
+#                                                                        vx0 (kernel VXLAN, VNI 5000)
+#                                                                            10.50.0.2/24
+#
+# Everything lives in three network namespaces this script creates and deletes (trap on EXIT,
+# also on failure); nothing touches the root namespace's interfaces, addresses or routes, and no
+# packet leaves the namespaces. vxgate has no static neighbour or FDB entry: it must resolve
+# 192.0.2.2 by ARP, answer the kernel's ARP for 192.0.2.1 and learn vx0's MAC.
+#
+# Checks: ping both ways across the tunnel, vxgate's FDB (vx0's MAC learned behind 192.0.2.2)
+# and neighbour table (192.0.2.2 resolved), the kernel's ARP entry for 192.0.2.1 (vxgate's
+# MAC), then a clean SIGINT shutdown: exit status 0 and no mbuf still in use.
+#
+# Usage (as root): scripts/test-interop.sh     VXGATE=path/to/vxgate to test another binary.
+# KEEP_LOGS=1 keeps the scratch directory (config, vxgate log) after the run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+say() { printf 'interop: %s\n' "$*"; }
+die() { printf 'interop: FAIL: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces, af_packet)"
+for tool in ip ethtool ping sysctl timeout; do
+    command -v "$tool" >/dev/null || die "missing tool: $tool (scripts/setup.sh installs it)"
+done
+
+VXGATE=${VXGATE:-target/debug/vxgate}
+if [[ ! -x $VXGATE ]]; then
+    say "building $VXGATE (cargo build)"
+    cargo build --quiet
+    [[ -x $VXGATE ]] || die "$VXGATE still missing after cargo build"
+fi
+VXGATE=$(cd "$(dirname "$VXGATE")" && pwd)/$(basename "$VXGATE")
+
+# Unique names. Interfaces are created inside the namespaces (same short names in each), so only
+# the namespace names and the EAL file prefix need the per-run prefix.
+P=vxgi-$$
+P=${P:0:12}
+NS_GW=$P-gw
+NS_VTEP=$P-vtep
+NS_HOST=$P-host
+METRICS_PORT=9417
+WORK=$(mktemp -d "/tmp/$P.XXXXXX")
+SOCK=$WORK/control.sock
+CONF=$WORK/vxgate.toml
+LOG=$WORK/vxgate.log
+
+VX_PID=
+CREATED_NS=()
+FAILURES=()
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $VX_PID ]] && kill -0 "$VX_PID" 2>/dev/null; then
+        kill -INT "$VX_PID" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$VX_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$VX_PID" 2>/dev/null
+        wait "$VX_PID" 2>/dev/null
+    fi
+    # Deleting a veth end deletes its peer; delete the links explicitly, then the namespaces.
+    local ns
+    for ns in "${CREATED_NS[@]}"; do
+        ip -n "$ns" link del acc 2>/dev/null
+        ip -n "$ns" link del und 2>/dev/null
+        ip -n "$ns" link del vx0 2>/dev/null
+        ip -n "$ns" link del veth 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done
+    if [[ $rc -ne 0 && -f $LOG ]]; then
+        echo "---- last lines of the vxgate log ($LOG) ----" >&2
+        tail -n 40 "$LOG" >&2
+    fi
+    if [[ ${KEEP_LOGS:-0} == 1 || $rc -ne 0 ]]; then
+        cp -f "$LOG" "/tmp/$P-vxgate.log" 2>/dev/null && echo "vxgate log kept at /tmp/$P-vxgate.log" >&2
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { FAILURES+=("$*"); printf 'interop: check failed: %s\n' "$*" >&2; }
+
+add_ns() {
+    ip netns add "$1"
+    CREATED_NS+=("$1")
+    ip -n "$1" link set lo up
+    # No IPv6: keeps router solicitations and MLD reports out of the captures and the tunnel.
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+}
+
+# A kernel sender on a veth leaves checksums partial (CHECKSUM_PARTIAL), which an af_packet
+# reader sees unfinished; GRO/GSO would hand it frames larger than the MTU.
+no_offloads() {
+    ip netns exec "$1" ethtool -K "$2" tx off rx off gro off gso off tso off >/dev/null 2>&1 ||
+        say "warning: ethtool -K $2 in $1 did not change every offload"
+}
+
+mac_of() { ip -n "$1" -br link show dev "$2" | awk '{print $3}'; }
+
+# ---- topology ---------------------------------------------------------------------------------
+say "namespaces $NS_GW $NS_VTEP $NS_HOST"
+add_ns "$NS_GW"
+add_ns "$NS_VTEP"
+add_ns "$NS_HOST"
+
+ip -n "$NS_GW" link add acc type veth peer name veth netns "$NS_HOST"
+ip -n "$NS_GW" link add und type veth peer name veth netns "$NS_VTEP"
+
+for dev in acc und; do
+    # vxgate owns these ports: no addresses, no kernel IPv4/ARP on them.
+    ip netns exec "$NS_GW" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1" 2>/dev/null || true
+    ip -n "$NS_GW" link set "$dev" mtu 1500 up
+    no_offloads "$NS_GW" "$dev"
+done
+
+ip -n "$NS_HOST" link set veth mtu 1450 up
+ip -n "$NS_HOST" addr add 10.50.0.1/24 dev veth
+no_offloads "$NS_HOST" veth
+
+ip -n "$NS_VTEP" link set veth mtu 1500 up
+ip -n "$NS_VTEP" addr add 192.0.2.2/24 dev veth
+no_offloads "$NS_VTEP" veth
+# `remote` makes the kernel send BUM (and, with nolearning, all unknown unicast) to vxgate.
+ip -n "$NS_VTEP" link add vx0 type vxlan id 5000 local 192.0.2.2 remote 192.0.2.1 \
+    dstport 4789 dev veth nolearning
+ip -n "$NS_VTEP" link set vx0 mtu 1450 up
+ip -n "$NS_VTEP" addr add 10.50.0.2/24 dev vx0
+
+UND_MAC=$(mac_of "$NS_GW" und)
+VX0_MAC=$(mac_of "$NS_VTEP" vx0)
+HOST_MAC=$(mac_of "$NS_HOST" veth)
+say "vxgate (und) MAC $UND_MAC, kernel vx0 MAC $VX0_MAC, host MAC $HOST_MAC"
+
+# ---- vxgate -----------------------------------------------------------------------------------
+mode=$(scripts/eal-mode.sh)
+if [[ $mode == hugepages ]]; then
+    eal=(--in-memory --no-pci)
+else
+    eal=(--no-huge -m 512 --no-pci --no-shconf)
+fi
+eal+=("--file-prefix=$P" -l 0
+      "--vdev=net_af_packet0,iface=acc,qpairs=1"
+      "--vdev=net_af_packet1,iface=und,qpairs=1")
+eal_toml=$(printf '"%s", ' "${eal[@]}")
+eal_toml=${eal_toml%, }
+sed -e "s|@EAL_ARGS@|$eal_toml|" -e "s|@METRICS_PORT@|$METRICS_PORT|" -e "s|@SOCKET@|$SOCK|" \
+    tests/interop/vxgate.toml.in >"$CONF"
+"$VXGATE" check -c "$CONF" >/dev/null || die "vxgate check rejected $CONF"
+
+say "starting vxgate (EAL mode $mode)"
+# `ip netns exec` execs vxgate, so $! is vxgate's own pid. Asynchronous commands of a
+# non-interactive shell start with SIGINT ignored; vxgate installs its own handler.
+ip netns exec "$NS_GW" "$VXGATE" run -c "$CONF" --no-pin >"$LOG" 2>&1 &
+VX_PID=$!
+
+ctl() { ip netns exec "$NS_GW" "$VXGATE" "$@" --socket "$SOCK"; }
+
+up=0
+for _ in $(seq 100); do
+    kill -0 "$VX_PID" 2>/dev/null || die "vxgate exited during start-up"
+    if [[ -S $SOCK ]] && ctl stats >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.1
+done
+[[ $up == 1 ]] || die "vxgate's control socket did not answer within 10 s"
+say "vxgate up (pid $VX_PID)"
+
+# ---- checks -----------------------------------------------------------------------------------
+PING_HOST=$(ip netns exec "$NS_HOST" ping -c 3 -W 2 10.50.0.2 2>&1) || fail "ping HOST -> 10.50.0.2 (vx0)"
+PING_VTEP=$(ip netns exec "$NS_VTEP" ping -c 3 -W 2 10.50.0.1 2>&1) || fail "ping VTEP -> 10.50.0.1 (host)"
+summary_of() { grep -E 'packets transmitted|^rtt' <<<"$1" | tr '\n' ' '; }
+say "HOST -> 10.50.0.2: $(summary_of "$PING_HOST")"
+say "VTEP -> 10.50.0.1: $(summary_of "$PING_VTEP")"
+
+# The control thread applies learn events asynchronously: allow it a moment.
+FDB=
+NEIGH=
+for _ in $(seq 20); do
+    FDB=$(ctl fdb list 2>&1 || true)
+    NEIGH=$(ctl neighbor list 2>&1 || true)
+    if grep -Eqi "^5000 +$VX0_MAC +192\.0\.2\.2 +learned" <<<"$FDB" &&
+        grep -Eqi "^192\.0\.2\.2 +$UND_MAC|^192\.0\.2\.2 +[0-9a-f:]{17} +resolved" <<<"$NEIGH"; then
+        break
+    fi
+    sleep 0.1
+done
+grep -Eqi "^5000 +$VX0_MAC +192\.0\.2\.2 +learned" <<<"$FDB" ||
+    fail "vxgate FDB lacks vx0's MAC $VX0_MAC learned behind 192.0.2.2"
+grep -Eqi "^192\.0\.2\.2 +$(mac_of "$NS_VTEP" veth) +resolved" <<<"$NEIGH" ||
+    fail "vxgate neighbour table lacks 192.0.2.2 resolved to the VTEP's veth MAC"
+printf '%s\n' "---- vxgate fdb list ----" "$FDB" "---- vxgate neighbor list ----" "$NEIGH"
+
+KNEIGH=$(ip -n "$NS_VTEP" neigh show 192.0.2.1 dev veth)
+say "VTEP kernel ARP: $KNEIGH"
+grep -qi "lladdr $UND_MAC" <<<"$KNEIGH" || fail "VTEP's ARP entry for 192.0.2.1 is not vxgate's MAC $UND_MAC"
+# End to end at layer 2: HOST reached vx0 itself, not something else answering.
+HNEIGH=$(ip -n "$NS_HOST" neigh show 10.50.0.2 dev veth)
+grep -qi "lladdr $VX0_MAC" <<<"$HNEIGH" || fail "HOST's ARP entry for 10.50.0.2 is not vx0's MAC $VX0_MAC"
+
+if ((${#FAILURES[@]})); then
+    echo "---- vxgate stats ----"
+    ctl stats 2>&1 || true
+    echo "---- /metrics (drops) ----"
+    ip netns exec "$NS_GW" curl -s --max-time 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
+        grep -E '^vxgate_.*drop' | grep -v ' 0$' || true
+fi
+
+# ---- shutdown ---------------------------------------------------------------------------------
+kill -INT "$VX_PID"
+rc=0
+timeout_at=$((SECONDS + 10))
+while kill -0 "$VX_PID" 2>/dev/null && ((SECONDS < timeout_at)); do sleep 0.1; done
+if kill -0 "$VX_PID" 2>/dev/null; then
+    fail "vxgate did not stop within 10 s of SIGINT"
+else
+    wait "$VX_PID" || rc=$?
+    VX_PID=
+    [[ $rc == 0 ]] || fail "vxgate exited with status $rc"
+fi
+echo "---- vxgate summary ----"
+sed -n '/^vxgate summary/,$p' "$LOG"
+grep -Eq 'mempool: 0 of [0-9]+ buffers still in use' "$LOG" ||
+    fail "vxgate's summary does not report 0 buffers still in use"
+
+if ((${#FAILURES[@]})); then
+    echo "interop: FAIL (${#FAILURES[@]} checks): ${FAILURES[*]}"
+    exit 1
+fi
+rtt() { grep -Eo 'rtt [^=]*= [^ ]+ ms' <<<"$1" || echo "rtt n/a"; }
+echo "interop: PASS  host->vx0 $(rtt "$PING_HOST"); vx0->host $(rtt "$PING_VTEP")"
