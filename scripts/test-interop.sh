@@ -17,7 +17,8 @@
 #
 # Usage (as root): scripts/test-interop.sh     VXGATE=path/to/vxgate to test another binary.
 # KEEP_LOGS=1 keeps the vxgate log after the run; EAL_MODE=hugepages|nohuge overrides
-# scripts/eal-mode.sh.
+# scripts/eal-mode.sh; KERNEL_VXLAN_OPTS adds options to the kernel VXLAN device (e.g. "udpcsum",
+# "df set ttl 3"); KEEP_OFFLOADS=1 leaves the veths' offloads on (to see what they break).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,7 @@ say() { printf 'interop: %s\n' "$*"; }
 die() { printf 'interop: FAIL: %s\n' "$*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces, af_packet)"
-for tool in ip ethtool ping sysctl curl; do
+for tool in ip ethtool ping sysctl curl ss python3; do
     command -v "$tool" >/dev/null || die "missing tool: $tool (scripts/setup.sh installs it)"
 done
 
@@ -101,6 +102,7 @@ add_ns() {
 # A kernel sender on a veth leaves checksums partial (CHECKSUM_PARTIAL), which an af_packet
 # reader sees unfinished; GRO/GSO would hand it frames larger than the MTU.
 no_offloads() {
+    [[ ${KEEP_OFFLOADS:-0} == 1 ]] && return 0
     ip netns exec "$1" ethtool -K "$2" tx off rx off gro off gso off tso off >/dev/null 2>&1 ||
         say "warning: ethtool -K $2 in $1 did not change every offload"
 }
@@ -130,9 +132,10 @@ no_offloads "$NS_HOST" veth
 ip -n "$NS_VTEP" link set veth mtu 1500 up
 ip -n "$NS_VTEP" addr add 192.0.2.2/24 dev veth
 no_offloads "$NS_VTEP" veth
+read -ra kernel_opts <<<"${KERNEL_VXLAN_OPTS:-}"
 # `remote` makes the kernel send BUM (and, with nolearning, all unknown unicast) to vxgate.
 ip -n "$NS_VTEP" link add vx0 type vxlan id 5000 local 192.0.2.2 remote 192.0.2.1 \
-    dstport 4789 dev veth nolearning
+    dstport 4789 dev veth nolearning "${kernel_opts[@]}"
 ip -n "$NS_VTEP" link set vx0 mtu 1450 up
 ip -n "$NS_VTEP" addr add 10.50.0.2/24 dev vx0
 
@@ -196,6 +199,47 @@ PING_BIG2=$(ip netns exec "$NS_VTEP" ping -c 2 -W 2 -M "do" -s 1422 10.50.0.1 2>
     fail "1450-byte ping VTEP -> 10.50.0.1"
 say "HOST -> 10.50.0.2 (1450 B, DF): $(summary_of "$PING_BIG")"
 say "VTEP -> 10.50.0.1 (1450 B, DF): $(summary_of "$PING_BIG2")"
+
+# A TCP stream through the tunnel (full-size segments; the receiving kernel verifies every inner
+# checksum, so a corrupted or truncated frame stalls or fails the transfer).
+TCP_BYTES=$((4 * 1024 * 1024))
+tcp_server='
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.50.0.2", 5001)); s.listen(1); s.settimeout(10)
+c, _ = s.accept(); c.settimeout(10); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest())'
+tcp_client='
+import hashlib, socket, sys
+n = int(sys.argv[1]); chunk = bytes(range(256)) * 256; h = hashlib.sha256(); sent = 0
+c = socket.create_connection(("10.50.0.2", 5001), timeout=10)
+while sent < n:
+    b = chunk[: n - sent]; c.sendall(b); h.update(b); sent += len(b)
+c.shutdown(socket.SHUT_WR); c.recv(1); print(sent, h.hexdigest())'
+ip netns exec "$NS_VTEP" timeout 15 python3 -c "$tcp_server" >"$WORK/tcp-server.out" 2>&1 &
+TCP_SERVER=$!
+for _ in $(seq 50); do
+    ip netns exec "$NS_VTEP" ss -Hltn 'sport = :5001' 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+tcp_start=$(date +%s.%N)
+TCP_SENT=$(ip netns exec "$NS_HOST" timeout 15 python3 -c "$tcp_client" "$TCP_BYTES" 2>&1) ||
+    fail "TCP client HOST -> 10.50.0.2:5001: $TCP_SENT"
+tcp_end=$(date +%s.%N)
+wait "$TCP_SERVER" || true
+TCP_RECV=$(cat "$WORK/tcp-server.out")
+if [[ -n $TCP_SENT && $TCP_SENT == "$TCP_RECV" ]]; then
+    TCP_RATE=$(awk -v b="$TCP_BYTES" -v a="$tcp_start" -v e="$tcp_end" \
+        'BEGIN { printf "%.1f Mbit/s", b * 8 / (e - a) / 1e6 }')
+    say "TCP HOST -> vx0: $TCP_BYTES bytes intact ($TCP_RATE)"
+else
+    TCP_RATE="n/a"
+    fail "TCP stream through the tunnel: sent [$TCP_SENT], received [$TCP_RECV]"
+fi
 
 # The control thread applies learn events asynchronously: allow it a moment.
 FDB=
@@ -269,4 +313,4 @@ if ((${#FAILURES[@]})); then
     exit 1
 fi
 rtt() { grep -Eo 'rtt [^=]*= [^ ]+ ms' <<<"$1" || echo "rtt n/a"; }
-echo "interop: PASS  host->vx0 $(rtt "$PING_HOST"); vx0->host $(rtt "$PING_VTEP"); vtep->vxgate $(rtt "$PING_GW"); vxgate ARP req/rep $ARP_REQ/$ARP_REP"
+echo "interop: PASS  host->vx0 $(rtt "$PING_HOST"); vx0->host $(rtt "$PING_VTEP"); vtep->vxgate $(rtt "$PING_GW"); TCP $TCP_RATE; vxgate ARP req/rep $ARP_REQ/$ARP_REP"
