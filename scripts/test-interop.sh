@@ -163,7 +163,8 @@ sed -e "s|@EAL_ARGS@|$eal_toml|" -e "s|@METRICS_PORT@|$METRICS_PORT|" -e "s|@SOC
 say "starting vxgate (EAL mode $mode)"
 # `ip netns exec` execs vxgate, so $! is vxgate's own pid. Asynchronous commands of a
 # non-interactive shell start with SIGINT ignored; vxgate installs its own handler.
-ip netns exec "$NS_GW" "$VXGATE" run -c "$CONF" --no-pin >"$LOG" 2>&1 &
+# NO_COLOR: vxgate's log goes to a file, keep tracing's ANSI colours out of it.
+NO_COLOR=1 ip netns exec "$NS_GW" "$VXGATE" run -c "$CONF" --no-pin >"$LOG" 2>&1 &
 VX_PID=$!
 
 ctl() { ip netns exec "$NS_GW" "$VXGATE" "$@" --socket "$SOCK"; }
@@ -228,11 +229,12 @@ for _ in $(seq 50); do
 done
 tcp_start=$(date +%s.%N)
 TCP_SENT=$(ip netns exec "$NS_HOST" timeout 15 python3 -c "$tcp_client" "$TCP_BYTES" 2>&1) ||
-    fail "TCP client HOST -> 10.50.0.2:5001: $TCP_SENT"
+    fail "TCP client HOST -> 10.50.0.2:5001: $(tail -n 1 <<<"$TCP_SENT")"
 tcp_end=$(date +%s.%N)
 wait "$TCP_SERVER" || true
-TCP_RECV=$(cat "$WORK/tcp-server.out")
-if [[ -n $TCP_SENT && $TCP_SENT == "$TCP_RECV" ]]; then
+TCP_RECV=$(tail -n 1 "$WORK/tcp-server.out")
+TCP_SENT=$(tail -n 1 <<<"$TCP_SENT")
+if [[ $TCP_SENT =~ ^$TCP_BYTES\ [0-9a-f]{64}$ && $TCP_SENT == "$TCP_RECV" ]]; then
     TCP_RATE=$(awk -v b="$TCP_BYTES" -v a="$tcp_start" -v e="$tcp_end" \
         'BEGIN { printf "%.1f Mbit/s", b * 8 / (e - a) / 1e6 }')
     say "TCP HOST -> vx0: $TCP_BYTES bytes intact ($TCP_RATE)"
