@@ -282,6 +282,20 @@ say "vxgate ARP requests sent $ARP_REQ, ARP replies $ARP_REP, echo replies $ICMP
 HNEIGH=$(ip -n "$NS_HOST" neigh show 10.50.0.2 dev veth)
 grep -qi "lladdr $VX0_MAC" <<<"$HNEIGH" || fail "HOST's ARP entry for 10.50.0.2 is not vx0's MAC $VX0_MAC"
 
+# The VTEP's underlay MAC changes and the kernel announces it with a gratuitous ARP (arp_notify;
+# VRRP failover and VM migration announce the same way). vxgate must follow it: traffic from
+# HOST alone gives the kernel no reason to ARP for 192.0.2.1 again, so without the gratuitous
+# ARP vxgate would keep tunnelling to the old MAC, which the VTEP no longer accepts.
+NEW_MAC=02:00:00:00:02:02
+ip netns exec "$NS_VTEP" sysctl -qw net.ipv4.conf.veth.arp_notify=1
+ip -n "$NS_VTEP" link set dev veth address "$NEW_MAC"
+PING_MOVE=$(ip netns exec "$NS_HOST" ping -c 3 -W 2 10.50.0.2 2>&1) ||
+    fail "ping HOST -> 10.50.0.2 after the VTEP's MAC changed (gratuitous ARP not followed)"
+say "HOST -> 10.50.0.2 after VTEP MAC change: $(summary_of "$PING_MOVE")"
+NEIGH2=$(ctl neighbor list 2>&1 || true)
+grep -Eqi "^192\.0\.2\.2 +$NEW_MAC +resolved" <<<"$NEIGH2" ||
+    fail "vxgate's neighbour 192.0.2.2 did not follow the gratuitous ARP to $NEW_MAC"
+
 if ((${#FAILURES[@]})); then
     echo "---- vxgate stats ----"
     ctl stats 2>&1 || true
