@@ -15,7 +15,8 @@
 # and neighbour table (192.0.2.2 resolved), the kernel's ARP entry for 192.0.2.1 (vxgate's
 # MAC), then a clean SIGINT shutdown: exit status 0 and no mbuf still in use.
 #
-# Usage (as root): scripts/test-interop.sh     VXGATE=path/to/vxgate to test another binary.
+# Usage (as root): scripts/test-interop.sh     (builds target/debug/vxgate with `cargo build`)
+# VXGATE=path/to/vxgate tests that binary instead (built with the default `dpdk` feature).
 # KEEP_LOGS=1 keeps the vxgate log after the run; EAL_MODE=hugepages|nohuge overrides
 # scripts/eal-mode.sh; KERNEL_VXLAN_OPTS adds options to the kernel VXLAN device (e.g. "udpcsum",
 # "df set ttl 3"); KEEP_OFFLOADS=1 leaves the veths' offloads on (to see what they break).
@@ -32,12 +33,14 @@ for tool in ip ethtool ping sysctl curl ss python3; do
     command -v "$tool" >/dev/null || die "missing tool: $tool (scripts/setup.sh installs it)"
 done
 
-VXGATE=${VXGATE:-target/debug/vxgate}
-if [[ ! -x $VXGATE ]]; then
-    say "building $VXGATE (cargo build)"
+if [[ -z ${VXGATE:-} ]]; then
+    # The default binary is (re)built with the default features: a `cargo test
+    # --no-default-features` leaves a target/debug/vxgate that cannot run the data path.
+    VXGATE=target/debug/vxgate
+    say "cargo build (default features)"
     cargo build --quiet
-    [[ -x $VXGATE ]] || die "$VXGATE still missing after cargo build"
 fi
+[[ -x $VXGATE ]] || die "no vxgate binary at $VXGATE"
 VXGATE=$(cd "$(dirname "$VXGATE")" && pwd)/$(basename "$VXGATE")
 
 # Unique names. Interfaces are created inside the namespaces (same short names in each), so only
@@ -54,6 +57,7 @@ CONF=$WORK/vxgate.toml
 LOG=$WORK/vxgate.log
 
 VX_PID=
+TCP_SERVER=
 CREATED_NS=()
 FAILURES=()
 
@@ -65,6 +69,10 @@ cleanup() {
         for _ in $(seq 50); do kill -0 "$VX_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$VX_PID" 2>/dev/null
         wait "$VX_PID" 2>/dev/null
+    fi
+    if [[ -n $TCP_SERVER ]]; then
+        kill -TERM "$TCP_SERVER" 2>/dev/null
+        wait "$TCP_SERVER" 2>/dev/null
     fi
     # Deleting a veth end deletes its peer; delete the links explicitly, then the namespaces.
     local ns
@@ -179,7 +187,10 @@ metric() {
 
 up=0
 for _ in $(seq 100); do
-    kill -0 "$VX_PID" 2>/dev/null || die "vxgate exited during start-up"
+    if ! kill -0 "$VX_PID" 2>/dev/null; then
+        grep -q "built without DPDK" "$LOG" && die "$VXGATE was built without DPDK: cargo build"
+        die "vxgate exited during start-up"
+    fi
     if [[ -S $SOCK ]] && ctl stats >/dev/null 2>&1; then up=1; break; fi
     sleep 0.1
 done
@@ -232,6 +243,7 @@ TCP_SENT=$(ip netns exec "$NS_HOST" timeout 15 python3 -c "$tcp_client" "$TCP_BY
     fail "TCP client HOST -> 10.50.0.2:5001: $(tail -n 1 <<<"$TCP_SENT")"
 tcp_end=$(date +%s.%N)
 wait "$TCP_SERVER" || true
+TCP_SERVER=
 TCP_RECV=$(tail -n 1 "$WORK/tcp-server.out")
 TCP_SENT=$(tail -n 1 <<<"$TCP_SENT")
 if [[ $TCP_SENT =~ ^$TCP_BYTES\ [0-9a-f]{64}$ && $TCP_SENT == "$TCP_RECV" ]]; then
