@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev tshark
-          python3-scapy prometheus iproute2 ethtool)
+          python3-scapy prometheus iproute2 ethtool iputils-ping curl)
 HUGEPAGES=${HUGEPAGES:-512}
 
 SUDO=()

@@ -8,6 +8,13 @@
 //! ARP requests for the VTEP address and ICMP echo requests to it are answered by rewriting
 //! the request in place (no allocation) and sending it back out of the underlay port; ARP
 //! traffic also teaches the control thread the sender's MAC (neighbour table).
+//!
+//! A gratuitous ARP (sender address = target address, not ours) is how a peer announces a new
+//! MAC (address change, VRRP failover, VM migration). It is reported when it changes the MAC of
+//! a next hop this worker already tunnels to, and otherwise dropped as `arp_not_for_us`: without
+//! it vxgate would keep tunnelling to the old MAC until the peer happened to ARP for us, which a
+//! peer that only receives never does. Gratuitous ARPs for addresses we do not use are not
+//! reported, so other hosts' announcements on a shared segment cost no control-plane event.
 
 use super::settings::PipelineSettings;
 use super::tx::Sink;
@@ -166,8 +173,11 @@ fn arp_in<P: Packet>(
     let sha = a.source_hardware_addr();
     let spa = a.source_protocol_addr();
     let tpa = a.target_protocol_addr();
-    if tpa != s.vtep_ip || sha.is_multicast() || spa.is_unspecified() {
+    if sha.is_multicast() || sha.is_zero() || spa.is_unspecified() {
         return Err(DropReason::ArpNotForUs);
+    }
+    if tpa != s.vtep_ip {
+        return gratuitous_arp_in(replica, spa, tpa, sha, c);
     }
     match replica.neighbor_seen(spa, sha) {
         Report::QueueFull => c.events_dropped.inc(),
@@ -213,6 +223,30 @@ fn pad_to_min<P: Packet>(pkt: &mut P, used: usize) {
     }
     if let Some(pad) = pkt.data_mut().get_mut(used..) {
         pad.fill(0);
+    }
+}
+
+/// An ARP not addressed to the VTEP: a gratuitous announcement from a next hop we use is
+/// reported (when its MAC changed) and consumed; anything else is not for us.
+fn gratuitous_arp_in(
+    replica: &mut Replica,
+    spa: std::net::Ipv4Addr,
+    tpa: std::net::Ipv4Addr,
+    sha: MacAddr,
+    c: &WorkerCountersInner,
+) -> Result<Verdict, DropReason> {
+    if spa != tpa {
+        return Err(DropReason::ArpNotForUs);
+    }
+    match replica.neighbor(spa) {
+        Some(known) if known != sha => {
+            if replica.neighbor_seen(spa, sha) == Report::QueueFull {
+                c.events_dropped.inc();
+            }
+            Ok(Verdict::Consumed)
+        }
+        Some(_) => Ok(Verdict::Consumed),
+        None => Err(DropReason::ArpNotForUs),
     }
 }
 
@@ -265,8 +299,126 @@ fn icmp_in<P: Packet>(
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
+    use crate::fdb::replica::{channel_with_capacity, WorkerLink};
+    use crate::fdb::{Delta, Event, Versioned};
     use crate::io::mem::MemPacket;
+    use crate::io::Burst;
+    use crate::metrics::WorkerCounters;
+
+    const VTEP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const VTEP_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+    const OLD_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
+    const NEW_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0x02, 0x02]);
+
+    /// A replica that tunnels to PEER through OLD_MAC, and its control-thread end.
+    fn replica_with_peer() -> (WorkerLink, Replica) {
+        let (mut link, mut r) = channel_with_capacity(16, 16, 16);
+        let delta = Delta::NeighborSet {
+            ip: PEER,
+            mac: OLD_MAC,
+        };
+        assert!(link
+            .deltas
+            .push(Versioned {
+                generation: 1,
+                delta
+            })
+            .is_ok());
+        r.apply_pending(usize::MAX);
+        assert_eq!(r.neighbor(PEER), Some(OLD_MAC));
+        (link, r)
+    }
+
+    /// A broadcast ARP request (padded to 60 bytes) from `sha`/`spa` for `tpa`.
+    fn arp_request(sha: MacAddr, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+        let mut f = Vec::with_capacity(60);
+        f.extend_from_slice(&MacAddr::BROADCAST.0);
+        f.extend_from_slice(&sha.0);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&sha.0);
+        f.extend_from_slice(&spa.octets());
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&tpa.octets());
+        f.resize(60, 0);
+        f
+    }
+
+    /// Runs one frame through `decap_burst`: (to access, to underlay, counters).
+    fn run(r: &mut Replica, frame: &[u8]) -> (usize, usize, WorkerCounters) {
+        let s = PipelineSettings::new(VTEP, VTEP_MAC);
+        let c = WorkerCounters::default();
+        let mut burst: Burst<MemPacket> = Burst::new();
+        burst.push(MemPacket::from_bytes(frame, 128));
+        let (mut access, mut underlay) = (Vec::new(), Vec::new());
+        decap_burst(&s, r, &mut burst, &mut access, &mut underlay, &c, 1);
+        (access.len(), underlay.len(), c)
+    }
+
+    fn events(link: &mut WorkerLink) -> Vec<Event> {
+        std::iter::from_fn(|| link.events.pop().ok()).collect()
+    }
+
+    #[test]
+    fn gratuitous_arp_with_a_new_mac_for_a_next_hop_is_reported() {
+        let (mut link, mut r) = replica_with_peer();
+        let (to_access, to_underlay, c) = run(&mut r, &arp_request(NEW_MAC, PEER, PEER));
+        assert_eq!((to_access, to_underlay), (0, 0));
+        assert_eq!(c.total_drops(), 0);
+        assert_eq!(
+            events(&mut link),
+            vec![Event::NeighborSeen {
+                ip: PEER,
+                mac: NEW_MAC
+            }]
+        );
+    }
+
+    #[test]
+    fn gratuitous_arp_repeating_the_known_mac_is_consumed_quietly() {
+        let (mut link, mut r) = replica_with_peer();
+        let (_, _, c) = run(&mut r, &arp_request(OLD_MAC, PEER, PEER));
+        assert_eq!(c.total_drops(), 0);
+        assert!(events(&mut link).is_empty());
+    }
+
+    #[test]
+    fn gratuitous_arp_for_an_address_we_do_not_use_is_not_for_us() {
+        let (mut link, mut r) = replica_with_peer();
+        let other = Ipv4Addr::new(192, 0, 2, 9);
+        let (_, _, c) = run(&mut r, &arp_request(NEW_MAC, other, other));
+        assert_eq!(c.dropped(DropReason::ArpNotForUs), 1);
+        assert!(events(&mut link).is_empty());
+    }
+
+    #[test]
+    fn arp_request_for_another_address_is_not_for_us() {
+        let (mut link, mut r) = replica_with_peer();
+        let (_, _, c) = run(
+            &mut r,
+            &arp_request(NEW_MAC, PEER, Ipv4Addr::new(192, 0, 2, 9)),
+        );
+        assert_eq!(c.dropped(DropReason::ArpNotForUs), 1);
+        assert!(events(&mut link).is_empty());
+    }
+
+    #[test]
+    fn arp_request_for_the_vtep_is_answered_and_reported() {
+        let (mut link, mut r) = replica_with_peer();
+        let (to_access, to_underlay, c) = run(&mut r, &arp_request(NEW_MAC, PEER, VTEP));
+        assert_eq!((to_access, to_underlay), (0, 1));
+        assert_eq!(c.arp_replies.get(), 1);
+        assert_eq!(
+            events(&mut link),
+            vec![Event::NeighborSeen {
+                ip: PEER,
+                mac: NEW_MAC
+            }]
+        );
+    }
 
     #[test]
     fn short_frames_grow_to_the_minimum_with_zero_padding() {

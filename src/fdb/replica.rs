@@ -250,6 +250,11 @@ impl Replica {
         Self::push(&mut self.events, Event::NeighborSeen { ip, mac })
     }
 
+    /// The next-hop MAC this replica holds for `ip`, without reporting a miss.
+    pub fn neighbor(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        self.neighbors.get(ip)
+    }
+
     /// An ARP request the control thread asked this worker to transmit.
     pub fn take_arp_request(&mut self) -> Option<Ipv4Addr> {
         self.arp_requests.pop()
