@@ -6,7 +6,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{bytes, get_u16, put_u16, span, span_mut, Field, WireError};
+use super::{bytes, get_u16, get_u32, put_u16, put_u32, span, span_mut, Field, WireError};
 
 mod field {
     use super::Field;
@@ -73,8 +73,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     fn word0(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        get_u32(self.buffer.as_ref(), field::VER_TC_FLOW.start)
     }
 
     pub fn version(&self) -> u8 {
@@ -130,7 +129,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     fn set_word0(&mut self, w: u32) {
-        self.buffer.as_mut()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+        put_u32(self.buffer.as_mut(), field::VER_TC_FLOW.start, w);
     }
 
     /// Sets the version nibble (low 4 bits of `v`).

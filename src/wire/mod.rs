@@ -117,6 +117,18 @@ pub(crate) fn put_u16(d: &mut [u8], at: usize, v: u16) {
     d[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
+/// Reads a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
+#[inline]
+pub(crate) fn get_u32(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(get_4(d, at))
+}
+
+/// Writes a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
+#[inline]
+pub(crate) fn put_u32(d: &mut [u8], at: usize, v: u32) {
+    d[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
 /// Reads four bytes at `at` (an IPv4 address). Callers guarantee `at + 4 <= d.len()`.
 #[inline]
 pub(crate) fn get_4(d: &[u8], at: usize) -> [u8; 4] {
