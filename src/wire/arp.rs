@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{get_4, get_6, get_u16, put_u16, Field, WireError};
+use super::{check_min_len, get_4, get_6, get_u16, put_u16, Field, WireError};
 use crate::types::MacAddr;
 
 mod field {
@@ -62,56 +62,39 @@ impl From<ArpOperation> for u16 {
     }
 }
 
-/// A view of an ARP packet (Ethernet/IPv4 layout).
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |         Hardware Type         |         Protocol Type         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  HW Addr Len  | Proto Addr Len|           Operation           |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |              Sender Hardware Address (6 octets)               |
-/// +                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                               | Sender Protocol Address ...   |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// | ... (4 octets)                |  Target Hardware Address ...  |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
-/// |                      ... (6 octets)                           |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |               Target Protocol Address (4 octets)              |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an ARP packet (Ethernet/IPv4 layout).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |         Hardware Type         |         Protocol Type         |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |  HW Addr Len  | Proto Addr Len|           Operation           |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |              Sender Hardware Address (6 octets)               |
+    /// +                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                               | Sender Protocol Address ...   |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// | ... (4 octets)                |  Target Hardware Address ...  |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
+    /// |                      ... (6 octets)                           |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |               Target Protocol Address (4 octets)              |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// ```
+    pub struct Packet;
+    /// Wraps `buffer` without checking it.
+    fn new_unchecked;
+    /// Wraps `buffer` after checking it holds 28 bytes (`Truncated` otherwise).
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after checking it holds 28 bytes (`Truncated` otherwise).
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// `Truncated` when the buffer is shorter than [`HEADER_LEN`].
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_min_len(self.buffer.as_ref(), HEADER_LEN)
     }
 
     pub fn hardware_type(&self) -> u16 {
@@ -195,12 +178,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     pub fn set_target_protocol_addr(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[field::TPA].copy_from_slice(&a.octets());
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The view checks only that the 14-byte header is present; the payload is whatever follows.
 
-use super::{get_6, get_u16, put_u16, Field, WireError};
+use super::{bytes, check_min_len, get_6, get_u16, put_u16, tail, tail_mut, Field, WireError};
 use crate::types::MacAddr;
 
 mod field {
@@ -55,50 +55,33 @@ impl From<EtherType> for u16 {
     }
 }
 
-/// A view of an Ethernet II frame.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                  Destination MAC address                      |
-/// +                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                               |                               |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
-/// |                    Source MAC address                         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |          EtherType            |  Payload ...                  |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an Ethernet II frame.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                  Destination MAC address                      |
+    /// +                               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                               |                               |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+                               +
+    /// |                    Source MAC address                         |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |          EtherType            |  Payload ...                  |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// ```
+    pub struct Frame;
+    /// Wraps `buffer` without checking its length; accessors may panic on a short buffer.
+    fn new_unchecked;
+    /// Wraps `buffer` after checking it holds a full header (`Truncated` otherwise).
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    /// Wraps `buffer` without checking its length; accessors may panic on a short buffer.
-    pub const fn new_unchecked(buffer: T) -> Frame<T> {
-        Frame { buffer }
-    }
-
-    /// Wraps `buffer` after checking it holds a full header (`Truncated` otherwise).
-    pub fn new_checked(buffer: T) -> Result<Frame<T>, WireError> {
-        let f = Self::new_unchecked(buffer);
-        f.check_len()?;
-        Ok(f)
-    }
-
     /// `Truncated` when the buffer is shorter than [`HEADER_LEN`].
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_min_len(self.buffer.as_ref(), HEADER_LEN)
     }
 
     /// The header length (always [`HEADER_LEN`]).
@@ -120,7 +103,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Everything after the header.
     pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(field::PAYLOAD..).unwrap_or(&[])
+        tail(self.buffer.as_ref(), field::PAYLOAD)
     }
 }
 
@@ -143,10 +126,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
 
     /// Everything after the header, mutable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buffer
-            .as_mut()
-            .get_mut(field::PAYLOAD..)
-            .unwrap_or(&mut [])
+        tail_mut(self.buffer.as_mut(), field::PAYLOAD)
     }
 }
 
@@ -154,14 +134,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Frame<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(field::PAYLOAD..).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Frame<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        tail(bytes(self.buffer), field::PAYLOAD)
     }
 }
 

@@ -3,7 +3,7 @@
 //! The view covers the whole ICMP message (the IPv4 payload exactly): the checksum is computed
 //! over the entire buffer. `new_checked` checks only the 8-byte header (`Truncated`).
 
-use super::{checksum, get_u16, put_u16, Field, WireError};
+use super::{bytes, check_min_len, checksum, get_u16, put_u16, tail, tail_mut, Field, WireError};
 
 mod field {
     use super::Field;
@@ -23,47 +23,30 @@ pub const ECHO_REQUEST: u8 = 8;
 /// Echo reply message type.
 pub const ECHO_REPLY: u8 = 0;
 
-/// A view of an ICMPv4 message.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |     Type      |     Code      |          Checksum             |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |           Identifier          |        Sequence Number        |  (echo)
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |     Data ...
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an ICMPv4 message.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |     Type      |     Code      |          Checksum             |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |           Identifier          |        Sequence Number        |  (echo)
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |     Data ...
+    /// ```
+    pub struct Packet;
+    /// Wraps `buffer` without checking it.
+    fn new_unchecked;
+    /// Wraps `buffer` after checking it holds the 8-byte header (`Truncated` otherwise).
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after checking it holds the 8-byte header (`Truncated` otherwise).
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// `Truncated` when the buffer is shorter than [`HEADER_LEN`].
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_min_len(self.buffer.as_ref(), HEADER_LEN)
     }
 
     pub fn msg_type(&self) -> u8 {
@@ -90,7 +73,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Everything after the 8-byte header.
     pub fn data(&self) -> &[u8] {
-        self.buffer.as_ref().get(field::DATA..).unwrap_or(&[])
+        tail(self.buffer.as_ref(), field::DATA)
     }
 
     /// Whether the checksum over the whole buffer verifies.
@@ -122,10 +105,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Everything after the header, mutable.
     pub fn data_mut(&mut self) -> &mut [u8] {
-        self.buffer
-            .as_mut()
-            .get_mut(field::DATA..)
-            .unwrap_or(&mut [])
+        tail_mut(self.buffer.as_mut(), field::DATA)
     }
 
     /// Computes the checksum over the whole buffer and stores it.
@@ -142,14 +122,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The data borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`data()` borrows the view).
     pub fn into_data(self) -> &'a [u8] {
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(field::DATA..).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        tail(bytes(self.buffer), field::DATA)
     }
 }
 

@@ -17,7 +17,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{checksum, get_4, get_u16, put_u16, Field, WireError};
+use super::{bytes, checksum, get_4, get_u16, put_u16, span, span_mut, Field, WireError};
 
 mod field {
     use super::Field;
@@ -75,44 +75,35 @@ impl From<IpProtocol> for u8 {
     }
 }
 
-/// A view of an IPv4 packet.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |Version|  IHL  |   DSCP    |ECN|          Total Length         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |         Identification        |Flags|      Fragment Offset    |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  Time to Live |    Protocol   |         Header Checksum       |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                       Source Address                          |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                    Destination Address                        |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                    Options (IHL > 5)                          |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// ```
-/// Flags: bit 0 reserved, bit 1 DF (don't fragment), bit 2 MF (more fragments).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an IPv4 packet.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |Version|  IHL  |   DSCP    |ECN|          Total Length         |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |         Identification        |Flags|      Fragment Offset    |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |  Time to Live |    Protocol   |         Header Checksum       |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                       Source Address                          |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                    Destination Address                        |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                    Options (IHL > 5)                          |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// ```
+    /// Flags: bit 0 reserved, bit 1 DF (don't fragment), bit 2 MF (more fragments).
+    pub struct Packet;
+    /// Wraps `buffer` without checking it; accessors may panic on a short buffer.
+    fn new_unchecked;
+    /// Wraps `buffer` after the checks in the module docs.
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it; accessors may panic on a short buffer.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after the checks in the module docs.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// The checks of `new_checked` (see the module docs for which error each gives).
     pub fn check_len(&self) -> Result<(), WireError> {
         let len = self.buffer.as_ref().len();
@@ -137,10 +128,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(())
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     pub fn version(&self) -> u8 {
@@ -222,8 +209,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The payload: from the end of the header up to `total_len` (padding excluded). Empty
     /// if setters made the lengths inconsistent.
     pub fn payload(&self) -> &[u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        self.buffer.as_ref().get(range).unwrap_or(&[])
+        span(self.buffer.as_ref(), self.payload_range())
+    }
+
+    /// Where the payload lies: from the end of the header up to `total_len`.
+    fn payload_range(&self) -> Field {
+        self.header_len()..usize::from(self.total_len())
     }
 }
 
@@ -301,8 +292,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// The payload, mutable (see [`Packet::payload`]).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        self.buffer.as_mut().get_mut(range).unwrap_or(&mut [])
+        let range = self.payload_range();
+        span_mut(self.buffer.as_mut(), range)
     }
 }
 
@@ -310,15 +301,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let range = self.header_len()..usize::from(self.total_len());
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(range).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        span(bytes(self.buffer), self.payload_range())
     }
 }
 

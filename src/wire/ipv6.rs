@@ -6,7 +6,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{get_u16, put_u16, Field, WireError};
+use super::{bytes, get_u16, get_u32, put_u16, put_u32, span, span_mut, Field, WireError};
 
 mod field {
     use super::Field;
@@ -21,51 +21,42 @@ mod field {
 /// Length of the IPv6 fixed header.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 
-/// A view of an IPv6 packet.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |Version| Traffic Class |           Flow Label                  |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |         Payload Length        |  Next Header  |   Hop Limit   |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                                                               |
-/// +                                                               +
-/// |                                                               |
-/// +                         Source Address                        +
-/// |                                                               |
-/// +                                                               +
-/// |                                                               |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                                                               |
-/// +                                                               +
-/// |                                                               |
-/// +                      Destination Address                      +
-/// |                                                               |
-/// +                                                               +
-/// |                                                               |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an IPv6 packet.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |Version| Traffic Class |           Flow Label                  |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |         Payload Length        |  Next Header  |   Hop Limit   |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                                                               |
+    /// +                                                               +
+    /// |                                                               |
+    /// +                         Source Address                        +
+    /// |                                                               |
+    /// +                                                               +
+    /// |                                                               |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                                                               |
+    /// +                                                               +
+    /// |                                                               |
+    /// +                      Destination Address                      +
+    /// |                                                               |
+    /// +                                                               +
+    /// |                                                               |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// ```
+    pub struct Packet;
+    /// Wraps `buffer` without checking it.
+    fn new_unchecked;
+    /// Wraps `buffer` after the checks in the module docs.
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after the checks in the module docs.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// The checks of `new_checked`.
     pub fn check_len(&self) -> Result<(), WireError> {
         let len = self.buffer.as_ref().len();
@@ -81,13 +72,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
     fn word0(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        get_u32(self.buffer.as_ref(), field::VER_TC_FLOW.start)
     }
 
     pub fn version(&self) -> u8 {
@@ -132,14 +118,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The `payload_len` bytes after the fixed header (empty if setters made it inconsistent).
     pub fn payload(&self) -> &[u8] {
-        let end = HEADER_LEN + usize::from(self.payload_len());
-        self.buffer.as_ref().get(HEADER_LEN..end).unwrap_or(&[])
+        span(self.buffer.as_ref(), self.payload_range())
+    }
+
+    /// Where the payload lies: the `payload_len` bytes after the fixed header.
+    fn payload_range(&self) -> Field {
+        HEADER_LEN..HEADER_LEN + usize::from(self.payload_len())
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     fn set_word0(&mut self, w: u32) {
-        self.buffer.as_mut()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+        put_u32(self.buffer.as_mut(), field::VER_TC_FLOW.start, w);
     }
 
     /// Sets the version nibble (low 4 bits of `v`).
@@ -181,11 +171,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// The payload, mutable (see [`Packet::payload`]).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = HEADER_LEN + usize::from(self.payload_len());
-        self.buffer
-            .as_mut()
-            .get_mut(HEADER_LEN..end)
-            .unwrap_or(&mut [])
+        let range = self.payload_range();
+        span_mut(self.buffer.as_mut(), range)
     }
 }
 
@@ -193,15 +180,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let range = HEADER_LEN..HEADER_LEN + usize::from(self.payload_len());
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(range).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        span(bytes(self.buffer), self.payload_range())
     }
 }
 

@@ -22,6 +22,51 @@
 //! `IpProtocol::Unknown(u8)`), never errors: deciding what to do with them is the pipeline's job.
 //! Nothing here allocates.
 
+/// Declares a wire view: the struct holding `buffer: T` plus `new_unchecked`, `new_checked` (which
+/// calls the view's own `check_len`), `into_inner` and `AsRef<[u8]>`. Each file keeps its
+/// `check_len`, getters, setters and the docs: the attributes before `struct` (the RFC diagram)
+/// go on the type, those before `fn new_unchecked;` / `fn new_checked;` on those constructors.
+macro_rules! wire_view {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident;
+        $(#[$unchecked_meta:meta])*
+        fn new_unchecked;
+        $(#[$checked_meta:meta])*
+        fn new_checked;
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            $(#[$unchecked_meta])*
+            pub const fn new_unchecked(buffer: T) -> $name<T> {
+                $name { buffer }
+            }
+
+            $(#[$checked_meta])*
+            pub fn new_checked(buffer: T) -> Result<$name<T>, $crate::wire::WireError> {
+                let view = Self::new_unchecked(buffer);
+                view.check_len()?;
+                Ok(view)
+            }
+
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+        }
+
+        impl<T: AsRef<[u8]>> AsRef<[u8]> for $name<T> {
+            fn as_ref(&self) -> &[u8] {
+                self.buffer.as_ref()
+            }
+        }
+    };
+}
+
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
@@ -72,6 +117,18 @@ pub(crate) fn put_u16(d: &mut [u8], at: usize, v: u16) {
     d[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
+/// Reads a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
+#[inline]
+pub(crate) fn get_u32(d: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(get_4(d, at))
+}
+
+/// Writes a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
+#[inline]
+pub(crate) fn put_u32(d: &mut [u8], at: usize, v: u32) {
+    d[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
 /// Reads four bytes at `at` (an IPv4 address). Callers guarantee `at + 4 <= d.len()`.
 #[inline]
 pub(crate) fn get_4(d: &[u8], at: usize) -> [u8; 4] {
@@ -82,4 +139,45 @@ pub(crate) fn get_4(d: &[u8], at: usize) -> [u8; 4] {
 #[inline]
 pub(crate) fn get_6(d: &[u8], at: usize) -> [u8; 6] {
     [d[at], d[at + 1], d[at + 2], d[at + 3], d[at + 4], d[at + 5]]
+}
+
+/// `Truncated` when `d` is shorter than `min`: the `check_len` of fixed-size headers.
+#[inline]
+pub(crate) fn check_min_len(d: &[u8], min: usize) -> Result<(), WireError> {
+    if d.len() < min {
+        Err(WireError::Truncated)
+    } else {
+        Ok(())
+    }
+}
+
+/// `d[from..]`, or empty when `from` is past the end.
+#[inline]
+pub(crate) fn tail(d: &[u8], from: usize) -> &[u8] {
+    d.get(from..).unwrap_or(&[])
+}
+
+/// `d[from..]` mutable, or empty when `from` is past the end.
+#[inline]
+pub(crate) fn tail_mut(d: &mut [u8], from: usize) -> &mut [u8] {
+    d.get_mut(from..).unwrap_or(&mut [])
+}
+
+/// `d[range]`, or empty when `range` is not inside `d` (or is reversed).
+#[inline]
+pub(crate) fn span(d: &[u8], range: Field) -> &[u8] {
+    d.get(range).unwrap_or(&[])
+}
+
+/// `d[range]` mutable, or empty when `range` is not inside `d` (or is reversed).
+#[inline]
+pub(crate) fn span_mut(d: &mut [u8], range: Field) -> &mut [u8] {
+    d.get_mut(range).unwrap_or(&mut [])
+}
+
+/// The bytes of a borrowed buffer for the borrow's own lifetime `'a`. `into_payload` uses it:
+/// `self.buffer.as_ref()` on a `&'a T` field would borrow the view instead.
+#[inline]
+pub(crate) fn bytes<T: AsRef<[u8]> + ?Sized>(buffer: &T) -> &[u8] {
+    buffer.as_ref()
 }

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use super::checksum;
-use super::{get_u16, put_u16, Field, WireError};
+use super::{bytes, get_u16, put_u16, span, span_mut, Field, WireError};
 
 mod field {
     use super::Field;
@@ -20,36 +20,27 @@ mod field {
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
 
-/// A view of a UDP datagram.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |          Source Port          |       Destination Port        |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |            Length             |           Checksum            |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  Data ...
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of a UDP datagram.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |          Source Port          |       Destination Port        |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |            Length             |           Checksum            |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |  Data ...
+    /// ```
+    pub struct Packet;
+    /// Wraps `buffer` without checking it.
+    fn new_unchecked;
+    /// Wraps `buffer` after the checks in the module docs.
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after the checks in the module docs.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// The checks of `new_checked`.
     pub fn check_len(&self) -> Result<(), WireError> {
         let len = self.buffer.as_ref().len();
@@ -64,10 +55,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
             return Err(WireError::Truncated);
         }
         Ok(())
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     pub fn src_port(&self) -> u16 {
@@ -97,10 +84,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The data after the header, up to the length field (empty if inconsistent).
     pub fn payload(&self) -> &[u8] {
-        self.buffer
-            .as_ref()
-            .get(HEADER_LEN..usize::from(self.len()))
-            .unwrap_or(&[])
+        span(self.buffer.as_ref(), self.payload_range())
+    }
+
+    /// Where the data lies: after the header, up to the length field.
+    fn payload_range(&self) -> Field {
+        HEADER_LEN..usize::from(self.len())
     }
 
     /// Whether the checksum verifies under the IPv4 pseudo-header; a zero checksum field means
@@ -136,11 +125,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// The data, mutable (see [`Packet::payload`]).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let end = usize::from(self.len());
-        self.buffer
-            .as_mut()
-            .get_mut(HEADER_LEN..end)
-            .unwrap_or(&mut [])
+        let range = self.payload_range();
+        span_mut(self.buffer.as_mut(), range)
     }
 }
 
@@ -148,15 +134,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let range = HEADER_LEN..usize::from(self.len());
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(range).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        span(bytes(self.buffer), self.payload_range())
     }
 }
 

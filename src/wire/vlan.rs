@@ -5,7 +5,7 @@
 //! EtherType. A tagged frame is therefore parsed as `ethernet::Frame` then `vlan::Tag` over the
 //! Ethernet payload.
 
-use super::{get_u16, put_u16, Field, WireError};
+use super::{bytes, check_min_len, get_u16, put_u16, tail, tail_mut, Field, WireError};
 use crate::types::VlanId;
 use crate::wire::ethernet::EtherType;
 
@@ -23,46 +23,29 @@ const PCP_SHIFT: u16 = 13;
 const DEI_BIT: u16 = 0x1000;
 const VID_MASK: u16 = 0x0fff;
 
-/// A view of an 802.1Q tag (after the TPID).
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// | PCP |D|        VLAN ID        |       Inner EtherType         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  Payload ...
-/// ```
-/// (The TPID 0x8100 precedes this, in the Ethernet header's EtherType field.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tag<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of an 802.1Q tag (after the TPID).
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// | PCP |D|        VLAN ID        |       Inner EtherType         |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |  Payload ...
+    /// ```
+    /// (The TPID 0x8100 precedes this, in the Ethernet header's EtherType field.)
+    pub struct Tag;
+    /// Wraps `buffer` without checking its length.
+    fn new_unchecked;
+    /// Wraps `buffer` after checking it holds the 4-byte tag (`Truncated` otherwise).
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Tag<T> {
-    /// Wraps `buffer` without checking its length.
-    pub const fn new_unchecked(buffer: T) -> Tag<T> {
-        Tag { buffer }
-    }
-
-    /// Wraps `buffer` after checking it holds the 4-byte tag (`Truncated` otherwise).
-    pub fn new_checked(buffer: T) -> Result<Tag<T>, WireError> {
-        let t = Self::new_unchecked(buffer);
-        t.check_len()?;
-        Ok(t)
-    }
-
     /// `Truncated` when the buffer is shorter than [`HEADER_LEN`].
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_min_len(self.buffer.as_ref(), HEADER_LEN)
     }
 
     fn tci(&self) -> u16 {
@@ -96,7 +79,7 @@ impl<T: AsRef<[u8]>> Tag<T> {
 
     /// Everything after the tag.
     pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(field::PAYLOAD..).unwrap_or(&[])
+        tail(self.buffer.as_ref(), field::PAYLOAD)
     }
 }
 
@@ -136,10 +119,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Tag<T> {
 
     /// Everything after the tag, mutable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buffer
-            .as_mut()
-            .get_mut(field::PAYLOAD..)
-            .unwrap_or(&mut [])
+        tail_mut(self.buffer.as_mut(), field::PAYLOAD)
     }
 }
 
@@ -147,14 +127,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Tag<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(field::PAYLOAD..).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Tag<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        tail(bytes(self.buffer), field::PAYLOAD)
     }
 }
 

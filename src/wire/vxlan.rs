@@ -3,7 +3,7 @@
 //! Receive side: only the I flag and the VNI are read; the reserved bits are ignored, as the
 //! RFC requires. Transmit side: [`emit_header`] writes the I flag and zeroes every reserved bit.
 
-use super::{Field, WireError};
+use super::{bytes, check_min_len, tail, tail_mut, Field, WireError};
 use crate::types::Vni;
 
 mod field {
@@ -24,48 +24,31 @@ pub const FLAG_I: u8 = 0x08;
 /// The IANA-assigned VXLAN UDP destination port.
 pub const UDP_PORT: u16 = 4789;
 
-/// A view of a VXLAN header and the inner Ethernet frame after it.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |R|R|R|R|I|R|R|R|            Reserved                           |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                VXLAN Network Identifier (VNI) |   Reserved    |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  Inner Ethernet frame ...
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+wire_view! {
+    /// A view of a VXLAN header and the inner Ethernet frame after it.
+    ///
+    /// ```text
+    ///  0                   1                   2                   3
+    ///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |R|R|R|R|I|R|R|R|            Reserved                           |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |                VXLAN Network Identifier (VNI) |   Reserved    |
+    /// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    /// |  Inner Ethernet frame ...
+    /// ```
+    pub struct Packet;
+    /// Wraps `buffer` without checking it.
+    fn new_unchecked;
+    /// Wraps `buffer` after checking it holds the 8-byte header (`Truncated` otherwise).
+    /// Flags are not checked here: the pipeline decides what a missing I flag means.
+    fn new_checked;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it.
-    pub const fn new_unchecked(buffer: T) -> Packet<T> {
-        Packet { buffer }
-    }
-
-    /// Wraps `buffer` after checking it holds the 8-byte header (`Truncated` otherwise).
-    /// Flags are not checked here: the pipeline decides what a missing I flag means.
-    pub fn new_checked(buffer: T) -> Result<Packet<T>, WireError> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-
     /// `Truncated` when the buffer is shorter than [`HEADER_LEN`].
     pub fn check_len(&self) -> Result<(), WireError> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(WireError::Truncated)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_min_len(self.buffer.as_ref(), HEADER_LEN)
     }
 
     /// The whole flags byte (reserved bits included, as received).
@@ -91,7 +74,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The inner Ethernet frame.
     pub fn payload(&self) -> &[u8] {
-        self.buffer.as_ref().get(field::PAYLOAD..).unwrap_or(&[])
+        tail(self.buffer.as_ref(), field::PAYLOAD)
     }
 }
 
@@ -110,10 +93,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// The inner Ethernet frame, mutable.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buffer
-            .as_mut()
-            .get_mut(field::PAYLOAD..)
-            .unwrap_or(&mut [])
+        tail_mut(self.buffer.as_mut(), field::PAYLOAD)
     }
 }
 
@@ -121,14 +101,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The payload borrowed for the buffer's lifetime `'a` rather than the view's, so a parser
     /// can drop this view and keep walking the next layer (`payload()` borrows the view).
     pub fn into_payload(self) -> &'a [u8] {
-        let b: &'a [u8] = <T as AsRef<[u8]>>::as_ref(self.buffer);
-        b.get(field::PAYLOAD..).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
-    fn as_ref(&self) -> &[u8] {
-        self.buffer.as_ref()
+        tail(bytes(self.buffer), field::PAYLOAD)
     }
 }
 
