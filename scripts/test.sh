@@ -9,6 +9,11 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every cargo test run also goes to this log so the suite can end with one total.
+results=$(mktemp /tmp/vxgate-test.XXXXXX)
+trap 'rm -f "$results"' EXIT
+cargo_test() { cargo test "$@" 2>&1 | tee -a "$results"; }
+
 step "setup"
 scripts/setup.sh
 
@@ -21,7 +26,7 @@ step "clippy, software port only"
 cargo clippy --all-targets --no-default-features -- -D warnings
 
 step "tests, software port only (--no-default-features)"
-cargo test --no-default-features
+cargo_test --no-default-features
 
 step "fuzz targets build"
 if [[ -d fuzz ]]; then (cd fuzz && cargo check --quiet); fi
@@ -36,4 +41,7 @@ scripts/test-prometheus.sh
 # Last, so its closing line is the suite's: every test with DPDK on virtual devices (the
 # binding, the pcap end-to-end runs with tshark and promtool, metrics and CLI on a live gateway).
 step "tests, with DPDK (default features)"
-cargo test
+cargo_test
+
+# One closing line for the whole suite: the sum over every `test result:` line above.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$results"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# What scraping costs the workers: runs the demo gateway (net_pcap infinite_rx → net_null)
+# twice for DURATION seconds each, once unobserved and once with /metrics scraped every 100 ms,
+# alternating RUNS times, and prints the packet rates and their ratio. Release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-6}
+RUNS=${RUNS:-2}
+cargo build --release --quiet
+VXGATE=target/release/vxgate
+work=$(mktemp -d /tmp/vxgate-scrape.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+"$VXGATE" pcap-gen -c config/demo.toml --access "$work/a.pcap" --underlay "$work/u.pcap" \
+    --sizes 64 --frames 1024 >/dev/null
+if [[ $(scripts/eal-mode.sh) == hugepages ]]; then mem='"--in-memory"'; else mem='"--no-huge", "-m", "512", "--no-shconf"'; fi
+core=$(( $(nproc) > 1 ? 1 : 0 ))
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -e "s|\"--in-memory\",|$mem, \"--file-prefix=vxscrape$$\",|" \
+    -e "s|rx_pcap=out/demo-access.pcap|rx_pcap=$work/a.pcap|" \
+    -e "s|^cores = \[1\]|cores = [$core]|" \
+    -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
+    -e "s|^socket = .*|socket = \"$work/ctl.sock\"|" config/demo.toml > "$work/vxgate.toml"
+
+run_once() { # $1 = scrape|quiet ; prints Mpps
+    "$VXGATE" run -c "$work/vxgate.toml" --duration "$DURATION" >"$work/out.txt" 2>/dev/null &
+    local pid=$!
+    local scrapes=0
+    if [[ $1 == scrape ]]; then
+        scrapes=$(python3 - "$port" "$DURATION" <<'PY'
+import sys, time, urllib.request
+port, dur = sys.argv[1], float(sys.argv[2])
+end = time.time() + dur - 0.5
+n = 0
+time.sleep(0.5)
+while time.time() < end:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read()
+        n += 1
+    except Exception:
+        pass
+    time.sleep(0.1)
+print(n)
+PY
+)
+    fi
+    wait "$pid"
+    awk '/access rx/ {print $6}' "$work/out.txt" | tr '\n' ' '
+    echo "$scrapes"
+}
+
+quiet_sum=0; scrape_sum=0; total_scrapes=0
+for i in $(seq 1 "$RUNS"); do
+    read -r q _ < <(run_once quiet)
+    read -r s n < <(run_once scrape)
+    echo "run $i: unobserved $q Mpps, scraped every 100 ms $s Mpps ($n scrapes)"
+    quiet_sum=$(python3 -c "print($quiet_sum + $q)")
+    scrape_sum=$(python3 -c "print($scrape_sum + $s)")
+    total_scrapes=$((total_scrapes + n))
+done
+python3 - "$quiet_sum" "$scrape_sum" "$total_scrapes" <<'PY'
+import sys
+q, s, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(f"| scraping /metrics every 100 ms | {s:.3f} Mpps vs {q:.3f} Mpps unobserved | ratio {s/q:.3f} | cost {100*(1-s/q):+.2f} % | {n} scrapes |")
+PY
