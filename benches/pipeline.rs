@@ -98,7 +98,6 @@ impl Fdb {
     fn apply(&mut self) {
         self.replica.apply_pending(usize::MAX);
     }
-
 }
 
 /// Discards the worker's reports (the control thread would consume them).
@@ -118,7 +117,11 @@ fn warm_pool() -> MemPool {
 }
 
 /// A burst of 32 pooled copies of `frame`, each with `patch` applied.
-fn burst_of(pool: &mut MemPool, frame: &[u8], mut patch: impl FnMut(&mut [u8])) -> Burst<MemPacket> {
+fn burst_of(
+    pool: &mut MemPool,
+    frame: &[u8],
+    mut patch: impl FnMut(&mut [u8]),
+) -> Burst<MemPacket> {
     let mut b = Burst::new();
     for _ in 0..BURST_SIZE {
         let mut p = pool.packet_from(frame, HEADROOM).expect("pool exhausted");
@@ -228,7 +231,14 @@ fn encap_unicast_1m_fdb(c: &mut Criterion) {
         rng ^= rng << 17;
         Some(mac_of(rng % N as u64))
     };
-    run_encap(c, "pipeline::encap_unicast_1m_fdb", &mut fdb, &frame, 1, dst);
+    run_encap(
+        c,
+        "pipeline::encap_unicast_1m_fdb",
+        &mut fdb,
+        &frame,
+        1,
+        dst,
+    );
 }
 
 fn decap(c: &mut Criterion) {
