@@ -37,13 +37,6 @@ pub struct EncapState {
     ident: u16,
 }
 
-/// A packet that passed classification.
-struct Staged<'s, P> {
-    pkt: P,
-    vni: &'s VniSettings,
-    dst: MacAddr,
-}
-
 /// Counts a report that could not reach the control thread.
 #[inline]
 fn count_report(r: Report, c: &WorkerCountersInner) {
@@ -216,27 +209,34 @@ pub fn encap_burst<P, Pool, S>(
 {
     let t = OuterTemplate::new(s);
 
-    // Pass 1: classify.
-    let mut staged: ArrayVec<Staged<'_, P>, BURST_SIZE> = ArrayVec::new();
+    // Pass 1: classify. Packets and their metadata live in separate arrays so that pass 3
+    // moves only the packet handle: moving a packet-plus-metadata struct through the iterator
+    // chain compiled to overlapping narrow stores and wide loads that missed store forwarding
+    // (about half of this function's own time in the profile).
+    let mut staged: ArrayVec<P, BURST_SIZE> = ArrayVec::new();
+    let mut vnis: ArrayVec<&VniSettings, BURST_SIZE> = ArrayVec::new();
+    let mut keys: ArrayVec<FdbKey, BURST_SIZE> = ArrayVec::new();
     for mut pkt in pkts.drain(..) {
         match classify(&mut pkt, s) {
-            Ok((vni, dst)) => staged.push(Staged { pkt, vni, dst }),
+            Ok((vni, dst)) => {
+                // At most BURST_SIZE packets come in, so none of these can be full.
+                keys.push(FdbKey::new(vni.vni, dst));
+                vnis.push(vni);
+                staged.push(pkt);
+            }
             Err(r) => c.drop(r),
         }
     }
 
-    // Pass 2: one batched lookup for every unicast destination (multicast looks up nothing,
-    // but keeps its slot so results line up with `staged`).
-    let mut keys: ArrayVec<FdbKey, BURST_SIZE> = ArrayVec::new();
-    for p in &staged {
-        keys.push(FdbKey::new(p.vni.vni, p.dst));
-    }
+    // Pass 2: one batched lookup for every destination (multicast is looked up too, so the
+    // results line up with `staged`, and ignored below).
     let mut remotes = [None; BURST_SIZE];
     replica.lookup_burst(&keys, &mut remotes[..keys.len()]);
 
     // Pass 3: emit.
-    for (p, remote) in staged.into_iter().zip(remotes) {
-        let Staged { mut pkt, vni, dst } = p;
+    let meta = vnis.iter().zip(&keys).zip(&remotes);
+    for (mut pkt, ((&vni, key), &remote)) in staged.drain(..).zip(meta) {
+        let dst = key.mac;
         let remote = if dst.is_multicast() { None } else { remote };
         match remote {
             Some(remote) => {
