@@ -122,6 +122,7 @@ vxgate_run() {
     echo "${steady:-nan} ${rx:-nan} ${tx:-nan} ${drops:-?}"
 }
 
+num() { awk -v a="$1" 'BEGIN { if (a ~ /^[0-9.]+$/) printf "%.2f", a; else print a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 echo "== generating pcaps" >&2
@@ -150,15 +151,15 @@ fi
     echo "|---|---:|---:|---:|---:|---:|"
     for sc in unicast bcast20; do
         read -r steady rx tx drops <<<"${VX[$sc]}"
-        echo "| $sc | ${TP[$sc]} | $steady | $(ratio "$steady" "${TP[$sc]}") | $rx / $tx | $drops |"
+        echo "| $sc | $(num "${TP[$sc]}") | $(num "$steady") | $(ratio "$steady" "${TP[$sc]}") | $(num "$rx") / $(num "$tx") | $drops |"
     done
     if [[ -n $NOHUGE ]]; then
         read -r hsteady _ _ _ <<<"${VX[unicast]}"
-        read -r nsteady nrx ntx ndrops <<<"$NOHUGE"
+        read -r nsteady _ _ _ <<<"$NOHUGE"
         echo
         echo "| vxgate unicast | hugepages Mpps | --no-huge Mpps | ratio no-huge/hugepages |"
         echo "|---|---:|---:|---:|"
-        echo "| unicast | $hsteady | $nsteady | $(ratio "$nsteady" "$hsteady") |"
+        echo "| unicast | $(num "$hsteady") | $(num "$nsteady") | $(ratio "$nsteady" "$hsteady") |"
     fi
 } | tee "$OUT/results.md"
 echo "(logs and configs in $OUT/)" >&2
