@@ -233,20 +233,29 @@ pub fn encap_burst<P, Pool, S>(
     let mut remotes = [None; BURST_SIZE];
     replica.lookup_burst(&keys, &mut remotes[..keys.len()]);
 
-    // Pass 3: emit.
+    // Pass 3: emit. The neighbour table cannot change within a burst (deltas are applied
+    // between polls) and a hit has no side effect, so the last resolved next hop is reused
+    // for consecutive packets to the same VTEP instead of being looked up again.
+    let mut last_hop: Option<(Ipv4Addr, MacAddr)> = None;
     let meta = vnis.iter().zip(&keys).zip(&remotes);
     for (mut pkt, ((&vni, key), &remote)) in staged.drain(..).zip(meta) {
         let dst = key.mac;
         let remote = if dst.is_multicast() { None } else { remote };
         match remote {
             Some(remote) => {
-                let next_hop = match replica.next_hop(remote, now_secs) {
-                    Ok(m) => m,
-                    Err(r) => {
-                        count_report(r, c);
-                        c.drop(DropReason::NoNeighbor);
-                        continue;
-                    }
+                let next_hop = match last_hop {
+                    Some((ip, mac)) if ip == remote => mac,
+                    _ => match replica.next_hop(remote, now_secs) {
+                        Ok(m) => {
+                            last_hop = Some((remote, m));
+                            m
+                        }
+                        Err(r) => {
+                            count_report(r, c);
+                            c.drop(DropReason::NoNeighbor);
+                            continue;
+                        }
+                    },
                 };
                 let port = s.src_port(inner_flow_hash(pkt.data()));
                 match push_outer(&mut pkt, &t, st, vni.vni, remote, next_hop, port) {
@@ -514,5 +523,98 @@ mod tests {
             1,
         );
         assert_eq!(r, Err(DropReason::MtuExceeded));
+    }
+
+    #[test]
+    fn burst_resolves_each_packets_own_next_hop() {
+        use crate::dataplane::VniSettings;
+        use crate::fdb::replica::channel;
+        use crate::fdb::{Delta, Versioned};
+        use crate::io::mem::MemPool;
+        use crate::metrics::WorkerCounters;
+
+        let mut s = settings(64, true, 4789);
+        let vni = Vni::new(5000).unwrap();
+        s.add_vni(VniSettings {
+            vni,
+            vlan: None,
+            flood: vec![],
+            learning: false,
+        })
+        .unwrap();
+        let (mut link, mut replica) = channel(64, 64);
+        let host = |n: u8| MacAddr([0x02, 0, 0, 0, 0x10, n]);
+        let vtep = |n: u8| Ipv4Addr::new(192, 0, 2, n);
+        let hop = |n: u8| MacAddr([0x02, 0, 0, 0, 0, n]);
+        let mut deltas = vec![
+            Delta::NeighborSet {
+                ip: vtep(2),
+                mac: hop(2),
+            },
+            Delta::NeighborSet {
+                ip: vtep(3),
+                mac: hop(3),
+            },
+        ];
+        // Host 4 sits behind a VTEP whose MAC is not known yet.
+        for n in 2..=4 {
+            deltas.push(Delta::FdbSet {
+                key: FdbKey::new(vni, host(n)),
+                remote: vtep(n),
+            });
+        }
+        for (g, delta) in deltas.into_iter().enumerate() {
+            link.deltas
+                .push(Versioned {
+                    generation: g as u64 + 1,
+                    delta,
+                })
+                .unwrap();
+        }
+        replica.apply_pending(usize::MAX);
+
+        let order = [2u8, 2, 3, 2, 4, 3, 3, 2];
+        let mut burst = Burst::new();
+        for &n in &order {
+            let mut f = vec![0u8; 60];
+            f[..6].copy_from_slice(&host(n).0);
+            f[6..12].copy_from_slice(&host(1).0);
+            f[12] = 0x08;
+            burst.push(MemPacket::from_bytes(&f, HEADROOM));
+        }
+        let c = WorkerCounters::default();
+        let mut out: Vec<MemPacket> = Vec::new();
+        let mut pool = MemPool::new(8);
+        let mut st = EncapState::default();
+        encap_burst(
+            &s,
+            &mut st,
+            &mut replica,
+            &mut pool,
+            &mut burst,
+            &mut out,
+            &c,
+            1,
+        );
+
+        let got: Vec<(MacAddr, Ipv4Addr)> = out
+            .iter()
+            .map(|p| {
+                let d = p.data();
+                let ip = &d[at::IP_DST..at::IP_DST + 4];
+                (
+                    MacAddr::from_slice(d).unwrap(),
+                    Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]),
+                )
+            })
+            .collect();
+        let want: Vec<(MacAddr, Ipv4Addr)> = order
+            .iter()
+            .filter(|&&n| n != 4)
+            .map(|&n| (hop(n), vtep(n)))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(c.dropped(DropReason::NoNeighbor), 1);
+        assert_eq!(c.encap_packets.get(), 7);
     }
 }
