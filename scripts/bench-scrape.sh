@@ -46,7 +46,7 @@ PY
 )
     fi
     wait "$pid"
-    awk '/access rx/ {print $6}' "$work/out.txt" | tr '\n' ' '
+    awk '/access rx/ {print $7}' "$work/out.txt" | tr '\n' ' '
     echo "$scrapes"
 }
 

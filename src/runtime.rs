@@ -292,6 +292,18 @@ pub fn start<I: Io>(
         }
     }
 
+    // Keep the control side (control thread, socket server, metrics server: all spawned from
+    // here, and threads inherit their creator's affinity) off the workers' cores, so a scrape
+    // or a CLI request never preempts a worker.
+    if opts.pin_workers {
+        if let Some(core) = crate::config::available_cores()
+            .into_iter()
+            .find(|c| !cfg.workers.cores.contains(c))
+        {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+    }
+
     match control::thread::spawn(cp, telemetry.clone(), req_rx, control_stop.clone()) {
         Ok(h) => gw.control = Some(h),
         Err(e) => {
