@@ -250,7 +250,8 @@ pub fn start<I: Io>(
     for (id, (((io, replica), rec), ctr)) in items {
         let core = cfg.workers.cores.get(id).copied().unwrap_or(0);
         let worker: Worker<I, LatencyRecorder> =
-            Worker::new(id, settings.clone(), io, replica, ctr, rec);
+            Worker::new(id, settings.clone(), io, replica, ctr, rec)
+                .with_burst_size(cfg.workers.burst_size);
         let stop = stop.clone();
         let ready = ready_tx.clone();
         let pin = opts.pin_workers;

@@ -11,7 +11,7 @@ use vxgate::io::dpdk::{
     self, ipv4_cksum_offload_enabled, Dpdk, DpdkError, DpdkPool, DpdkSetup, Eal, Mbuf, Mempool,
     Port, PortOptions, MBUF_DEFAULT_BUF_SIZE, PKTMBUF_HEADROOM,
 };
-use vxgate::io::{Burst, Io, Packet, PacketPool, RxQueue, TxQueue};
+use vxgate::io::{Burst, Io, Packet, PacketPool, RxQueue, TxQueue, BURST_SIZE};
 
 // ---- a tiny pcap (microsecond, Ethernet) writer and reader ----
 
@@ -125,7 +125,7 @@ fn rx_n<Q: RxQueue<Pkt = Mbuf>>(q: &mut Q, n: usize) -> Vec<Mbuf> {
     let mut got = Vec::new();
     for _ in 0..10_000 {
         let mut burst = Burst::new();
-        q.rx_burst(&mut burst);
+        q.rx_burst(&mut burst, BURST_SIZE);
         got.extend(burst);
         if got.len() >= n {
             break;

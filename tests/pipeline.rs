@@ -383,3 +383,18 @@ fn source_port_follows_the_inner_flow_within_range() {
     }
     assert!(ports.len() > 32, "flows spread over ports: {}", ports.len());
 }
+
+#[test]
+fn burst_size_bounds_what_one_poll_receives() {
+    let mut h = Harness::new(settings());
+    h.worker = std::mem::replace(&mut h.worker, Harness::new(settings()).worker).with_burst_size(4);
+    h.neighbors();
+    h.fdb(5000, HOST_B, R2);
+    for _ in 0..10 {
+        h.access_in
+            .inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 100));
+    }
+    assert_eq!(h.poll(), 4);
+    assert_eq!(h.poll(), 4);
+    assert_eq!(h.poll(), 2);
+}

@@ -19,7 +19,7 @@ use super::settings::PipelineSettings;
 use super::tx::{TxPort, TxSink};
 use super::DropReason;
 use crate::fdb::Replica;
-use crate::io::{Burst, Io, Packet, PacketPool, RxQueue, WorkerIo};
+use crate::io::{Burst, Io, Packet, PacketPool, RxQueue, WorkerIo, BURST_SIZE};
 use crate::metrics::WorkerCounters;
 use crate::types::{MacAddr, WorkerId};
 use crate::wire::arp::{ArpOperation, ArpRepr};
@@ -56,6 +56,8 @@ pub struct Worker<I: Io, L: LatencySink = ()> {
     counters: Arc<WorkerCounters>,
     latency: L,
     burst: Burst<I::Pkt>,
+    /// Packets received per queue per iteration (`workers.burst_size`, at most BURST_SIZE).
+    burst_size: usize,
     started: Instant,
 }
 
@@ -83,8 +85,15 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             counters,
             latency,
             burst: Burst::new(),
+            burst_size: BURST_SIZE,
             started: Instant::now(),
         }
+    }
+
+    /// Receives at most `n` packets per queue per iteration (clamped to 1..=BURST_SIZE).
+    pub fn with_burst_size(mut self, n: usize) -> Self {
+        self.burst_size = n.clamp(1, BURST_SIZE);
+        self
     }
 
     /// Polls until `stop` is set.
@@ -113,7 +122,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
 
         let mut received = 0;
 
-        let n = self.access_rx.rx_burst(&mut self.burst);
+        let n = self.access_rx.rx_burst(&mut self.burst, self.burst_size);
         if n > 0 {
             received += n;
             let bytes: usize = self.burst.iter().map(Packet::pkt_len).sum();
@@ -135,7 +144,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             );
         }
 
-        let n = self.underlay_rx.rx_burst(&mut self.burst);
+        let n = self.underlay_rx.rx_burst(&mut self.burst, self.burst_size);
         if n > 0 {
             received += n;
             let bytes: usize = self.burst.iter().map(Packet::pkt_len).sum();

@@ -180,9 +180,9 @@ pub struct MemTx(pub MemRing);
 
 impl RxQueue for MemRx {
     type Pkt = MemPacket;
-    fn rx_burst(&mut self, out: &mut Burst<MemPacket>) -> usize {
+    fn rx_burst(&mut self, out: &mut Burst<MemPacket>, max: usize) -> usize {
         let mut n = 0;
-        while !out.is_full() {
+        while !out.is_full() && n < max {
             let Some(p) = self.0 .0.pop() else { break };
             out.push(p);
             n += 1;

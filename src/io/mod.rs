@@ -56,8 +56,9 @@ pub trait Packet: Send + Sized {
 /// One receive queue, owned by exactly one worker.
 pub trait RxQueue: Send {
     type Pkt: Packet;
-    /// Appends up to the burst's free capacity of received packets; returns how many.
-    fn rx_burst(&mut self, out: &mut Burst<Self::Pkt>) -> usize;
+    /// Appends up to `max` received packets (never more than the burst's free capacity);
+    /// returns how many.
+    fn rx_burst(&mut self, out: &mut Burst<Self::Pkt>, max: usize) -> usize;
 }
 
 /// One transmit queue, owned by exactly one worker.

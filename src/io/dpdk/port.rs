@@ -418,8 +418,8 @@ impl DpdkTx {
 impl RxQueue for DpdkRx {
     type Pkt = Mbuf;
 
-    fn rx_burst(&mut self, out: &mut Burst<Mbuf>) -> usize {
-        let room = out.remaining_capacity();
+    fn rx_burst(&mut self, out: &mut Burst<Mbuf>, max: usize) -> usize {
+        let room = out.remaining_capacity().min(max);
         if room == 0 {
             return 0;
         }
