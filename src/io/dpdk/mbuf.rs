@@ -459,3 +459,270 @@ impl Packet for Mbuf {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every inline accessor against the shim's C version (DPDK's own static inline functions)
+    //! on identical mbufs. The mbufs are fakes in Rust memory: no EAL, no mempool, never freed
+    //! (wrapped in `ManuallyDrop`, since dropping an `Mbuf` returns it to its pool).
+    use super::*;
+    use std::mem::ManuallyDrop;
+
+    const BUF: usize = 512;
+
+    /// An mbuf header followed by its buffer, as a direct mbuf without private area lies in a
+    /// mempool (what `rte_mbuf_from_indirect` relies on).
+    #[repr(C)]
+    struct Fake {
+        m: ffi::rte_mbuf,
+        buf: [u8; BUF],
+    }
+
+    fn fake(data_off: u16, data_len: u16) -> Box<Fake> {
+        let mut f = Box::new(Fake {
+            m: ffi::rte_mbuf::default(),
+            buf: [0; BUF],
+        });
+        for (i, b) in f.buf.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        f.m.buf_addr = f.buf.as_mut_ptr().cast();
+        f.m.buf_len = BUF as u16;
+        f.m.data_off = data_off;
+        f.m.data_len = data_len;
+        f.m.pkt_len = u32::from(data_len);
+        f.m.nb_segs = 1;
+        f.m.refcnt = 1;
+        // Bits the offload request must leave alone (l4_len, tso_segsz, outer lengths).
+        f.m.__bindgen_anon_3.tx_offload = 0xabcd_ef01_2345_0000;
+        f
+    }
+
+    fn own(f: &mut Fake) -> ManuallyDrop<Mbuf> {
+        // SAFETY: f is a well-formed single-segment mbuf that outlives the handle, and the
+        // handle is never dropped, so nothing frees it into a (non-existent) mempool.
+        ManuallyDrop::new(unsafe { Mbuf::from_raw(NonNull::from(&mut f.m)) })
+    }
+
+    /// (data_off, data_len, pkt_len, nb_segs)
+    fn geometry(m: *const ffi::rte_mbuf) -> (u16, u16, u32, u16) {
+        // SAFETY: m points to a live fake.
+        unsafe { ((*m).data_off, (*m).data_len, (*m).pkt_len, (*m).nb_segs) }
+    }
+
+    /// Offset of p from the start of f's buffer.
+    fn offset_in(f: &Fake, p: *const u8) -> usize {
+        (p as usize).wrapping_sub(f.buf.as_ptr() as usize)
+    }
+
+    const CASES: [(u16, u16); 5] = [(128, 64), (0, 100), (128, 0), (200, 312), (64, 1)];
+    const LENS: [usize; 10] = [0, 1, 4, 50, 63, 64, 65, 128, 129, 70_000];
+
+    #[test]
+    fn getters_match_the_shim() {
+        for (off, len) in CASES {
+            let mut f = fake(off, len);
+            let raw: *mut ffi::rte_mbuf = &mut f.m;
+            let m = own(&mut f);
+            // SAFETY: raw points to a live, well-formed fake.
+            unsafe {
+                assert_eq!(
+                    m.data().len(),
+                    usize::from(ffi::vxgate_pktmbuf_data_len(raw))
+                );
+                if len > 0 {
+                    assert_eq!(
+                        m.data().as_ptr(),
+                        ffi::vxgate_pktmbuf_mtod(raw).cast::<u8>()
+                    );
+                }
+                assert_eq!(m.pkt_len(), ffi::vxgate_pktmbuf_pkt_len(raw) as usize);
+                assert_eq!(m.headroom(), usize::from(ffi::vxgate_pktmbuf_headroom(raw)));
+                assert_eq!(m.tailroom(), usize::from(ffi::vxgate_pktmbuf_tailroom(raw)));
+                assert_eq!(m.nb_segs(), usize::from(ffi::vxgate_pktmbuf_nb_segs(raw)));
+                assert_eq!(m.buf_len(), usize::from(ffi::vxgate_pktmbuf_buf_len(raw)));
+                assert_eq!(m.ol_flags(), ffi::vxgate_pktmbuf_ol_flags(raw));
+                assert_eq!(m.refcnt(), ffi::vxgate_mbuf_refcnt_read(raw));
+                assert_eq!(m.is_indirect(), ffi::vxgate_pktmbuf_is_indirect(raw) != 0);
+            }
+            let start = usize::from(off);
+            assert_eq!(m.data(), &f.buf[start..start + usize::from(len)]);
+        }
+    }
+
+    #[test]
+    fn prepend_is_rte_pktmbuf_prepend() {
+        for (off, len) in CASES {
+            for n in LENS {
+                let (mut a, mut b) = (fake(off, len), fake(off, len));
+                let mut m = own(&mut a);
+                let got = m.prepend(n).map(|s| (s.as_ptr(), s.len()));
+                let want = match u16::try_from(n) {
+                    // SAFETY: b is a live, well-formed fake.
+                    Ok(n16) => unsafe { ffi::vxgate_pktmbuf_prepend(&mut b.m, n16) },
+                    Err(_) => std::ptr::null_mut(),
+                };
+                assert_eq!(got.is_some(), !want.is_null(), "off {off} len {len} n {n}");
+                if let Some((p, l)) = got {
+                    assert_eq!(l, n);
+                    assert_eq!(offset_in(&a, p), offset_in(&b, want.cast()));
+                }
+                assert_eq!(
+                    geometry(m.as_ptr()),
+                    geometry(&b.m),
+                    "off {off} len {len} n {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn trim_front_is_rte_pktmbuf_adj() {
+        for (off, len) in CASES {
+            for n in LENS {
+                let (mut a, mut b) = (fake(off, len), fake(off, len));
+                let mut m = own(&mut a);
+                let got = m.trim_front(n);
+                let want = match u16::try_from(n) {
+                    // SAFETY: b is a live, well-formed fake.
+                    Ok(n16) => unsafe { !ffi::vxgate_pktmbuf_adj(&mut b.m, n16).is_null() },
+                    Err(_) => false,
+                };
+                assert_eq!(got, want, "off {off} len {len} n {n}");
+                assert_eq!(
+                    geometry(m.as_ptr()),
+                    geometry(&b.m),
+                    "off {off} len {len} n {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn append_and_truncate_match_the_shim() {
+        for (off, len) in CASES {
+            for n in LENS {
+                let (mut a, mut b) = (fake(off, len), fake(off, len));
+                let mut m = own(&mut a);
+                let got = m.append(n).map(|s| s.as_ptr());
+                let want = match u16::try_from(n) {
+                    // SAFETY: b is a live, well-formed fake.
+                    Ok(n16) => unsafe { ffi::vxgate_pktmbuf_append(&mut b.m, n16) },
+                    Err(_) => std::ptr::null_mut(),
+                };
+                assert_eq!(got.is_some(), !want.is_null(), "off {off} len {len} n {n}");
+                if let Some(p) = got {
+                    assert_eq!(offset_in(&a, p), offset_in(&b, want.cast()));
+                }
+                assert_eq!(geometry(m.as_ptr()), geometry(&b.m));
+
+                let (mut a, mut b) = (fake(off, len), fake(off, len));
+                let mut m = own(&mut a);
+                m.truncate(n);
+                // SAFETY: b is a live single-segment fake, so the shim frees nothing.
+                unsafe { ffi::vxgate_pktmbuf_truncate(&mut b.m, u32::try_from(n).unwrap()) };
+                assert_eq!(
+                    geometry(m.as_ptr()),
+                    geometry(&b.m),
+                    "off {off} len {len} n {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn set_headroom_only_on_empty_mbufs() {
+        let mut a = fake(128, 0);
+        let mut m = own(&mut a);
+        assert!(m.set_headroom(16));
+        assert_eq!(m.headroom(), 16);
+        assert!(!m.set_headroom(BUF + 1));
+        assert!(m.set_headroom(BUF));
+        let mut a = fake(128, 10);
+        let mut m = own(&mut a);
+        assert!(!m.set_headroom(16));
+        assert_eq!(m.headroom(), 128);
+    }
+
+    #[test]
+    fn truncate_of_a_chain_keeps_the_segments_it_needs() {
+        // Two segments of 40 and 30 bytes; truncating inside the second frees nothing.
+        let mut a = fake(128, 40);
+        let mut t = fake(128, 30);
+        a.m.next = &mut t.m;
+        a.m.nb_segs = 2;
+        a.m.pkt_len = 70;
+        let mut m = own(&mut a);
+        m.truncate(60);
+        assert_eq!(m.pkt_len(), 60);
+        assert_eq!(m.data().len(), 40);
+        assert_eq!(m.nb_segs(), 2);
+        assert_eq!(m.to_vec().len(), 60);
+        assert_eq!(geometry(&t.m), (128, 20, 30, 1));
+    }
+
+    #[test]
+    fn shared_and_indirect_buffers_are_not_written() {
+        // A direct mbuf whose buffer a clone shares: readable, growable downwards only.
+        let mut a = fake(128, 64);
+        a.m.refcnt = 2;
+        let mut m = own(&mut a);
+        assert!(m.data_mut().is_empty());
+        assert_eq!(m.data().len(), 64);
+        assert!(!m.trim_front(4));
+        assert!(m.prepend(50).is_some());
+        assert_eq!(m.refcnt(), 2);
+
+        // An indirect clone of `d`: its refcnt is d's (read by the shim), never writable.
+        let mut d = fake(128, 64);
+        d.m.refcnt = 3;
+        let mut i = fake(128, 64);
+        i.m.buf_addr = d.buf.as_mut_ptr().cast();
+        i.m.ol_flags = ffi::RTE_MBUF_F_INDIRECT;
+        let mut m = own(&mut i);
+        assert!(m.is_indirect());
+        assert_eq!(m.refcnt(), 3);
+        assert_eq!(m.segment_refcnts(), vec![3]);
+        assert_eq!(m.headroom(), 0);
+        assert!(m.prepend(1).is_none());
+        assert!(m.data_mut().is_empty());
+        assert!(m.append(1).is_none());
+        assert!(m.trim_front(4));
+        assert_eq!(m.data().len(), 60);
+
+        // An external buffer counts as not direct either.
+        let mut e = fake(128, 64);
+        e.m.ol_flags = ffi::RTE_MBUF_F_EXTERNAL;
+        let mut m = own(&mut e);
+        assert!(m.is_indirect());
+        assert!(m.data_mut().is_empty());
+        assert!(m.prepend(1).is_none());
+    }
+
+    #[test]
+    fn ipv4_cksum_offload_request_matches_the_shim() {
+        let (mut a, mut b) = (fake(128, 64), fake(128, 64));
+        let mut m = own(&mut a);
+        set_ipv4_cksum_offload(false);
+        assert!(!m.request_ipv4_cksum_offload(14, 20));
+        set_ipv4_cksum_offload(true);
+        assert!(m.request_ipv4_cksum_offload(14, 20));
+        assert!(!m.request_ipv4_cksum_offload(128, 20));
+        assert!(!m.request_ipv4_cksum_offload(14, 512));
+        set_ipv4_cksum_offload(false);
+        // SAFETY: b is a live, well-formed fake.
+        let ret = unsafe { ffi::vxgate_pktmbuf_tx_ipv4_cksum(&mut b.m, 14, 20) };
+        assert_eq!(ret, 0);
+        // SAFETY: both are live fakes; tx_offload is a plain u64 in a union of u64 views.
+        unsafe {
+            let (ma, mb) = (&*m.as_ptr(), &b.m);
+            assert_eq!(
+                ma.__bindgen_anon_3.tx_offload,
+                mb.__bindgen_anon_3.tx_offload
+            );
+            assert_eq!(ma.ol_flags, mb.ol_flags);
+            assert_eq!(ma.__bindgen_anon_3.__bindgen_anon_1.l2_len(), 14);
+            assert_eq!(ma.__bindgen_anon_3.__bindgen_anon_1.l3_len(), 20);
+        }
+    }
+}
