@@ -71,6 +71,7 @@ pub(crate) fn set_ipv4_cksum_offload(on: bool) {
 }
 
 /// Whether packets may request TX IPv4 checksum offload (the underlay port enabled it).
+#[inline]
 pub fn ipv4_cksum_offload_enabled() -> bool {
     IPV4_CKSUM_OFFLOAD.load(Ordering::Relaxed)
 }
@@ -80,17 +81,29 @@ pub fn ipv4_cksum_offload_enabled() -> bool {
 ///
 /// # Safety
 /// `seg` must point to a valid mbuf.
+#[inline]
 unsafe fn seg_refcnt(seg: *mut ffi::rte_mbuf) -> u16 {
     // SAFETY: seg is valid (caller); ol_flags is written only by the segment's owner.
     if unsafe { (*seg).ol_flags } & ffi::RTE_MBUF_F_INDIRECT != 0 {
-        // The direct mbuf sits at buf_addr minus its size and private area: the shim's job.
-        // SAFETY: seg is a valid indirect mbuf, attached to a live direct one.
-        return unsafe { ffi::vxgate_mbuf_refcnt_read(seg) };
+        // SAFETY: as this function's contract.
+        return unsafe { indirect_refcnt(seg) };
     }
     // SAFETY: seg is valid and refcnt is a naturally aligned u16. DPDK (RTE_MBUF_REFCNT_ATOMIC)
     // reads and writes it only with __atomic builtins, so a relaxed atomic load (a plain mov on
     // x86, as rte_mbuf_refcnt_read) is race-free against clones freed elsewhere.
     unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*seg).refcnt)).load(Ordering::Relaxed) }
+}
+
+/// The rare case of [`seg_refcnt`], kept out of line: the direct mbuf sits at `buf_addr` minus
+/// its size and private area, which the shim computes with DPDK's own macro.
+///
+/// # Safety
+/// `seg` must point to a valid indirect mbuf, attached to a live direct one.
+#[cold]
+#[inline(never)]
+unsafe fn indirect_refcnt(seg: *mut ffi::rte_mbuf) -> u16 {
+    // SAFETY: the caller's contract.
+    unsafe { ffi::vxgate_mbuf_refcnt_read(seg) }
 }
 
 /// First byte of a segment's data (`rte_pktmbuf_mtod`), null if it has no buffer.
