@@ -83,7 +83,10 @@ int vxgate_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
 uint16_t vxgate_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value);
 uint16_t vxgate_mbuf_refcnt_read(const struct rte_mbuf *m);
 
-/* Mbuf geometry. */
+/*
+ * Mbuf geometry and edits: Rust does these inline (mbuf.rs); these C versions are the reference
+ * its unit tests compare against, and truncate serves chains of several segments.
+ */
 char *vxgate_pktmbuf_mtod(const struct rte_mbuf *m);
 uint16_t vxgate_pktmbuf_data_len(const struct rte_mbuf *m);
 uint32_t vxgate_pktmbuf_pkt_len(const struct rte_mbuf *m);
@@ -97,7 +100,7 @@ int vxgate_pktmbuf_is_indirect(const struct rte_mbuf *m);
 uint16_t vxgate_pktmbuf_buf_len(const struct rte_mbuf *m);
 uint64_t vxgate_pktmbuf_ol_flags(const struct rte_mbuf *m);
 
-/* Mbuf edits (each returns NULL / negative and leaves the mbuf unchanged on failure). */
+/* Each edit returns NULL / negative and leaves the mbuf unchanged on failure. */
 char *vxgate_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *vxgate_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *vxgate_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
