@@ -93,13 +93,19 @@ mod dpdk {
             .allowlist_var("RTE_MBUF_F_TX_IPV4")
             .allowlist_var("RTE_MBUF_F_TX_IP_CKSUM")
             .allowlist_var("RTE_MBUF_F_INDIRECT")
+            .allowlist_var("RTE_MBUF_F_EXTERNAL")
             .allowlist_var("RTE_ETH_.*")
             .allowlist_var("RTE_MAX_ETHPORTS")
             .allowlist_var("RTE_ETH_NAME_MAX_LEN")
             .allowlist_var("SOCKET_ID_ANY")
-            // Fields, bit-fields and unions of mbufs and mempools are touched only in the shim.
-            .opaque_type("rte_mbuf")
+            // rte_mbuf gets its real layout (anonymous unions and bit-fields included) so the
+            // per-packet accessors in mbuf.rs are plain loads and stores Rust can inline; shim.h
+            // exports clang's offsetof of every field read, checked against this layout at
+            // compile time. Mempools are touched only in the shim.
+            .allowlist_type("rte_mbuf")
+            .allowlist_type("vxgate_mbuf_layout")
             .opaque_type("rte_mempool")
+            .opaque_type("rte_mbuf_ext_shared_info")
             .prepend_enum_name(false)
             .derive_default(true)
             .layout_tests(false)

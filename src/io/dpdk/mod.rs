@@ -2,8 +2,9 @@
 //!
 //! # Design
 //! - `ffi`: bindgen output over `shim.h`, allowlisted in `build.rs`. `shim.c` exports DPDK's
-//!   static inline fast-path functions (rx/tx burst, mbuf alloc/free/prepend/adj, rte_errno)
-//!   and every access to `rte_mbuf` fields, so Rust treats mbufs as opaque.
+//!   static inline functions (rx/tx burst, mbuf alloc/free/clone/chain, rte_errno). `rte_mbuf`
+//!   has its real layout (checked against C's `offsetof` at compile time), so `mbuf.rs` reads
+//!   and writes the per-packet fields inline, with no call per access.
 //! - Safe types: [`Eal`] (once per process, cleaned up last), [`Mempool`], [`Mbuf`] (an owned
 //!   packet implementing [`Packet`]), [`Port`] with its [`DpdkRx`]/[`DpdkTx`] queues, and
 //!   [`DpdkPool`] (a worker's [`PacketPool`]). All `unsafe` of the crate lives in this module.

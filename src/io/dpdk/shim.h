@@ -3,10 +3,13 @@
  *
  * DPDK implements its fast-path API (rx/tx burst, mbuf alloc/free/prepend/adj, rte_errno,
  * rte_lcore_id) as static inline functions, which have no symbol to link against. This shim
- * gives each one we use a real, exported symbol named vxgate_*, and keeps every access to
- * rte_mbuf's bit-fields and unions on the C side so the Rust side can treat rte_mbuf as opaque.
+ * gives each one we use a real, exported symbol named vxgate_*. The per-packet mbuf accessors
+ * (data pointer and lengths, headroom, prepend, adj, refcount, flags) are plain field accesses
+ * in Rust over bindgen's layout of struct rte_mbuf; the functions below remain for the rare
+ * cases (chains, clones) and for tests that compare both sides.
  * bindgen reads this header (it includes the DPDK headers it needs).
  */
+#include <stddef.h>
 #ifndef VXGATE_DPDK_SHIM_H
 #define VXGATE_DPDK_SHIM_H
 
@@ -37,6 +40,30 @@ enum vxgate_const {
 	VXGATE_MBUF_DEFAULT_BUF_SIZE = RTE_MBUF_DEFAULT_BUF_SIZE,
 };
 
+/*
+ * Where the fields Rust reads and writes directly lie, as clang's offsetof sees them, plus the
+ * tx_offload bit positions. mbuf.rs checks bindgen's struct layout against these at compile
+ * time, so a layout bindgen got wrong fails the build instead of corrupting packets.
+ */
+enum vxgate_mbuf_layout {
+	VXGATE_MBUF_SIZE = sizeof(struct rte_mbuf),
+	VXGATE_MBUF_OFF_BUF_ADDR = offsetof(struct rte_mbuf, buf_addr),
+	VXGATE_MBUF_OFF_DATA_OFF = offsetof(struct rte_mbuf, data_off),
+	VXGATE_MBUF_OFF_REFCNT = offsetof(struct rte_mbuf, refcnt),
+	VXGATE_MBUF_OFF_NB_SEGS = offsetof(struct rte_mbuf, nb_segs),
+	VXGATE_MBUF_OFF_OL_FLAGS = offsetof(struct rte_mbuf, ol_flags),
+	VXGATE_MBUF_OFF_PKT_LEN = offsetof(struct rte_mbuf, pkt_len),
+	VXGATE_MBUF_OFF_DATA_LEN = offsetof(struct rte_mbuf, data_len),
+	VXGATE_MBUF_OFF_BUF_LEN = offsetof(struct rte_mbuf, buf_len),
+	VXGATE_MBUF_OFF_NEXT = offsetof(struct rte_mbuf, next),
+	VXGATE_MBUF_OFF_TX_OFFLOAD = offsetof(struct rte_mbuf, tx_offload),
+	VXGATE_MBUF_SIZEOF_REFCNT = sizeof(((struct rte_mbuf *)0)->refcnt),
+	VXGATE_MBUF_L2_LEN_OFS = RTE_MBUF_L2_LEN_OFS,
+	VXGATE_MBUF_L2_LEN_BITS = RTE_MBUF_L2_LEN_BITS,
+	VXGATE_MBUF_L3_LEN_OFS = RTE_MBUF_L3_LEN_OFS,
+	VXGATE_MBUF_L3_LEN_BITS = RTE_MBUF_L3_LEN_BITS,
+};
+
 /* Per-thread state. */
 int vxgate_errno(void);
 unsigned vxgate_lcore_id(void);
@@ -56,7 +83,10 @@ int vxgate_pktmbuf_chain(struct rte_mbuf *head, struct rte_mbuf *tail);
 uint16_t vxgate_mbuf_refcnt_update(struct rte_mbuf *m, int16_t value);
 uint16_t vxgate_mbuf_refcnt_read(const struct rte_mbuf *m);
 
-/* Mbuf geometry. */
+/*
+ * Mbuf geometry and edits: Rust does these inline (mbuf.rs); these C versions are the reference
+ * its unit tests compare against, and truncate serves chains of several segments.
+ */
 char *vxgate_pktmbuf_mtod(const struct rte_mbuf *m);
 uint16_t vxgate_pktmbuf_data_len(const struct rte_mbuf *m);
 uint32_t vxgate_pktmbuf_pkt_len(const struct rte_mbuf *m);
@@ -70,7 +100,7 @@ int vxgate_pktmbuf_is_indirect(const struct rte_mbuf *m);
 uint16_t vxgate_pktmbuf_buf_len(const struct rte_mbuf *m);
 uint64_t vxgate_pktmbuf_ol_flags(const struct rte_mbuf *m);
 
-/* Mbuf edits (each returns NULL / negative and leaves the mbuf unchanged on failure). */
+/* Each edit returns NULL / negative and leaves the mbuf unchanged on failure. */
 char *vxgate_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *vxgate_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *vxgate_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
