@@ -28,7 +28,8 @@ run_once() { # $1 = scrape|quiet ; prints Mpps
     local pid=$!
     local scrapes=0
     if [[ $1 == scrape ]]; then
-        scrapes=$(python3 - "$port" "$DURATION" <<'PY'
+        # The scraper stands in for a Prometheus server elsewhere: keep it off the worker's core.
+        scrapes=$(taskset -c 0 python3 - "$port" "$DURATION" <<'PY'
 import sys, time, urllib.request
 port, dur = sys.argv[1], float(sys.argv[2])
 end = time.time() + dur - 0.5
