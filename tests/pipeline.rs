@@ -398,3 +398,22 @@ fn burst_size_bounds_what_one_poll_receives() {
     assert_eq!(h.poll(), 4);
     assert_eq!(h.poll(), 2);
 }
+
+#[test]
+fn a_runt_inner_frame_leaves_padded_to_the_ethernet_minimum() {
+    let mut h = Harness::new(settings());
+    // 42-byte inner ARP-sized frame on the untagged VNI, and on the tagged one.
+    let inner: Vec<u8> = inner_frame(HOST_A, HOST_B, 60)[..42].to_vec();
+    h.underlay_in.inject(&vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 7, 55555, 6000, &inner,
+    ));
+    h.underlay_in.inject(&vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 8, 55555, 5000, &inner,
+    ));
+    h.poll();
+    let mut untagged = inner.clone();
+    untagged.resize(60, 0);
+    let mut with_tag = tagged(&inner, 100);
+    with_tag.resize(60, 0);
+    assert_eq!(h.access_out.drain(), vec![untagged, with_tag]);
+}

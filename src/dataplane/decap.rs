@@ -152,6 +152,12 @@ fn decap_one<P: Packet>(
         d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
         d[14..16].copy_from_slice(&vlan.get().to_be_bytes());
     }
+    // A runt inner frame (a sender's VTEP may encapsulate frames it never padded) leaves the
+    // access port at the Ethernet minimum, as the kernel's VXLAN device delivers it.
+    let len = pkt.pkt_len();
+    if len < MIN_FRAME_LEN {
+        pad_to_min(pkt, len);
+    }
     Ok(Verdict::Access)
 }
 
