@@ -390,8 +390,7 @@ fn traffic() -> [QueueTraffic; QUEUES] {
         VNI_TAGGED,
     );
     // A VLAN no VNI maps.
-    q1.access_in
-        .push(tag(&host_frame(H1, LOCAL_B, 80, 4), 300));
+    q1.access_in.push(tag(&host_frame(H1, LOCAL_B, 80, 4), 300));
     q1.drop(DropReason::UnknownVlan);
     // A different broadcast on VLAN 100 → R2, R3, R4.
     q1.broadcast(local_arp_request(LOCAL_B, 20));
@@ -532,8 +531,7 @@ fn vdev(dir: &TempDir, name: &str, side: &str) -> String {
 fn write_config(dir: &TempDir, t: &[QueueTraffic; QUEUES], metrics_port: u16) -> PathBuf {
     for (q, qt) in t.iter().enumerate() {
         vxgate::pcap::write_frames(&dir.path(&in_file("access", q)), &qt.access_in).unwrap();
-        vxgate::pcap::write_frames(&dir.path(&in_file("underlay", q)), &qt.underlay_in)
-            .unwrap();
+        vxgate::pcap::write_frames(&dir.path(&in_file("underlay", q)), &qt.underlay_in).unwrap();
     }
 
     let mut eal: Vec<String> = if use_hugepages() {
@@ -834,8 +832,73 @@ fn value(samples: &[Sample], name: &str, want: &[(&str, &str)]) -> u64 {
         .iter()
         .filter(|s| s.name == name && s.labels == want)
         .collect();
-    assert_eq!(found.len(), 1, "series {name}{want:?}: {} found", found.len());
+    assert_eq!(
+        found.len(),
+        1,
+        "series {name}{want:?}: {} found",
+        found.len()
+    );
     found[0].value as u64
+}
+
+/// Every per-queue and per-worker counter the traffic determines: (name, labels, value).
+type Expected = (&'static str, Vec<(&'static str, String)>, u64);
+
+fn expected_counters(t: &[QueueTraffic; QUEUES]) -> Vec<Expected> {
+    let mut out: Vec<Expected> = Vec::new();
+    for (q, qt) in t.iter().enumerate() {
+        let port_q = |p: &str| vec![("port", p.to_string()), ("queue", q.to_string())];
+        let len = |v: &[Vec<u8>]| v.len() as u64;
+        let bytes = |v: &[Vec<u8>]| v.iter().map(|f| f.len() as u64).sum::<u64>();
+        let underlay_tx = len(&qt.encap_out) + len(&qt.reply_out);
+        let underlay_tx_bytes = bytes(&qt.encap_out) + bytes(&qt.reply_out);
+        out.extend([
+            (
+                "vxgate_rx_packets_total",
+                port_q(ACCESS),
+                len(&qt.access_in),
+            ),
+            (
+                "vxgate_rx_bytes_total",
+                port_q(ACCESS),
+                bytes(&qt.access_in),
+            ),
+            (
+                "vxgate_rx_packets_total",
+                port_q(UNDERLAY),
+                len(&qt.underlay_in),
+            ),
+            (
+                "vxgate_rx_bytes_total",
+                port_q(UNDERLAY),
+                bytes(&qt.underlay_in),
+            ),
+            (
+                "vxgate_tx_packets_total",
+                port_q(ACCESS),
+                len(&qt.decap_out),
+            ),
+            (
+                "vxgate_tx_bytes_total",
+                port_q(ACCESS),
+                bytes(&qt.decap_out),
+            ),
+            ("vxgate_tx_packets_total", port_q(UNDERLAY), underlay_tx),
+            ("vxgate_tx_bytes_total", port_q(UNDERLAY), underlay_tx_bytes),
+        ]);
+        let worker = || vec![("worker", q.to_string())];
+        out.extend([
+            ("vxgate_encap_packets_total", worker(), qt.encap),
+            ("vxgate_flood_packets_total", worker(), qt.flood),
+            ("vxgate_decap_packets_total", worker(), qt.decap),
+            ("vxgate_arp_replies_total", worker(), qt.arp_replies),
+        ]);
+    }
+    out
+}
+
+fn labels_of<'a>(l: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    l.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// Runs a control subcommand against the gateway; returns (success, stdout, stderr).
@@ -927,60 +990,27 @@ fn per_queue_workers_end_to_end() {
 
     // ---- live counters, per port and queue, per worker ----
     let qs: Vec<String> = (0..QUEUES).map(|q| q.to_string()).collect();
-    let all_in = |m: &[Sample]| {
-        t.iter().zip(&qs).all(|(qt, q)| {
-            value(m, "vxgate_rx_packets_total", &[("port", ACCESS), ("queue", q)])
-                == qt.access_in.len() as u64
-                && value(
-                    m,
-                    "vxgate_rx_packets_total",
-                    &[("port", UNDERLAY), ("queue", q)],
-                ) == qt.underlay_in.len() as u64
-        })
+    let want = expected_counters(&t);
+    // A worker counts a burst's RX before it processes it: wait until every counter (not just
+    // RX) has its final value.
+    let settled = |m: &[Sample]| {
+        want.iter()
+            .all(|(name, labels, n)| value(m, name, &labels_of(labels)) == *n)
     };
-    let (text, m) = scrape_until(&mut gw, addr, Duration::from_secs(10), all_in);
+    let (text, m) = scrape_until(&mut gw, addr, Duration::from_secs(10), settled);
     let ctx = || format!("--- scrape ---\n{text}");
-    for (qt, q) in t.iter().zip(&qs) {
-        let q = q.as_str();
-        let port_q = |p| [("port", p), ("queue", q)];
-        for (name, port, want) in [
-            ("vxgate_rx_packets_total", ACCESS, qt.access_in.len()),
-            ("vxgate_rx_packets_total", UNDERLAY, qt.underlay_in.len()),
-            ("vxgate_tx_packets_total", ACCESS, qt.decap_out.len()),
-            (
-                "vxgate_tx_packets_total",
-                UNDERLAY,
-                qt.encap_out.len() + qt.reply_out.len(),
-            ),
-        ] {
-            assert_eq!(
-                value(&m, name, &port_q(port)),
-                want as u64,
-                "{name} port {port} queue {q}\n{}",
-                ctx()
-            );
-        }
-        let rx_bytes: u64 = qt.access_in.iter().map(|f| f.len() as u64).sum();
+    for (name, labels, n) in &want {
         assert_eq!(
-            value(&m, "vxgate_rx_bytes_total", &port_q(ACCESS)),
-            rx_bytes,
-            "access rx bytes queue {q}\n{}",
+            value(&m, name, &labels_of(labels)),
+            *n,
+            "{name}{labels:?}\n{}",
             ctx()
         );
-        for (name, want) in [
-            ("vxgate_encap_packets_total", qt.encap),
-            ("vxgate_flood_packets_total", qt.flood),
-            ("vxgate_decap_packets_total", qt.decap),
-            ("vxgate_arp_replies_total", qt.arp_replies),
-        ] {
-            assert_eq!(
-                value(&m, name, &[("worker", q)]),
-                want,
-                "{name} worker {q}\n{}",
-                ctx()
-            );
-        }
-        // Each worker reported the MAC its own underlay queue taught it.
+    }
+    for q in &qs {
+        let q = q.as_str();
+        // Each worker reported the MAC its own underlay queue taught it (worker 0 saw LEARN_0
+        // twice: once or twice reported, depending on whether a second boundary fell between).
         assert!(
             value(&m, "vxgate_learn_events_reported_total", &[("worker", q)]) >= 1,
             "worker {q} reported no learn event\n{}",
@@ -1031,7 +1061,11 @@ fn per_queue_workers_end_to_end() {
         qs.iter()
             .all(|q| value(m, "vxgate_fdb_replica_lag", &[("worker", q)]) == 0)
     };
-    let (text, m) = scrape_until(&mut gw, addr, Duration::from_secs(10), lag_zero);
+    // The FDB gauges come from one control-thread snapshot: once it counts both learned
+    // entries, a zero lag means both replicas applied the generation that carries them.
+    let (text, m) = scrape_until(&mut gw, addr, Duration::from_secs(10), |m| {
+        value(m, "vxgate_fdb_entries", &[("type", "learned")]) == 2 && lag_zero(m)
+    });
     let published = value(&m, "vxgate_fdb_published_generation", &[]);
     for q in &qs {
         assert_eq!(
@@ -1083,7 +1117,10 @@ fn per_queue_workers_end_to_end() {
     );
     for q in &qs {
         let lag = value(&m, "vxgate_fdb_replica_lag", &[("worker", q)]);
-        assert_eq!(lag, 0, "worker {q} lags after the add\n--- scrape ---\n{text}");
+        assert_eq!(
+            lag, 0,
+            "worker {q} lags after the add\n--- scrape ---\n{text}"
+        );
     }
     let list = cli_ok(&socket, &["fdb", "list"]);
     assert!(
