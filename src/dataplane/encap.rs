@@ -253,20 +253,20 @@ pub fn encap_burst<P, Pool, S>(
     replica.lookup_burst(&keys, &mut remotes[..keys.len()]);
 
     // Pass 3: emit. The neighbour table cannot change within a burst (deltas are applied
-    // between polls) and a hit has no side effect, so the last resolved next hop is reused
-    // for consecutive packets to the same VTEP instead of being looked up again.
-    let mut last_hop: Option<(Ipv4Addr, MacAddr)> = None;
+    // between polls) and a hit has no side effect, so next hops resolved earlier in the burst
+    // are reused for later packets to the same VTEPs instead of being looked up again.
+    let mut hops = HopCache::default();
     let meta = vnis.iter().zip(&keys).zip(&remotes).zip(&ports);
     for (mut pkt, (((&vni, key), &remote), &port)) in staged.drain(..).zip(meta) {
         let dst = key.mac;
         let remote = if dst.is_multicast() { None } else { remote };
         match remote {
             Some(remote) => {
-                let next_hop = match last_hop {
-                    Some((ip, mac)) if ip == remote => mac,
-                    _ => match replica.next_hop(remote, now_secs) {
+                let next_hop = match hops.get(remote) {
+                    Some(mac) => mac,
+                    None => match replica.next_hop(remote, now_secs) {
                         Ok(m) => {
-                            last_hop = Some((remote, m));
+                            hops.put(remote, m);
                             m
                         }
                         Err(r) => {
@@ -285,6 +285,47 @@ pub fn encap_burst<P, Pool, S>(
                 }
             }
             None => flood(&t, st, replica, pool, pkt, vni, port, out, c, now_secs),
+        }
+    }
+}
+
+/// Next hops resolved within one burst (the last [`HOP_CACHE`] distinct VTEPs): traffic that
+/// interleaves a few VTEPs — the usual case — resolves each once per burst.
+#[derive(Default)]
+struct HopCache {
+    entries: [(u32, MacAddr); HOP_CACHE],
+    /// Valid entries (a prefix of `entries` until full).
+    len: usize,
+    /// The entry replaced next once full (round robin).
+    next: usize,
+}
+
+/// Distinct next hops a burst remembers.
+const HOP_CACHE: usize = 4;
+
+impl HopCache {
+    #[inline(always)]
+    fn get(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        let ip = u32::from(ip);
+        self.entries
+            .iter()
+            .take(self.len)
+            .find(|e| e.0 == ip)
+            .map(|e| e.1)
+    }
+
+    #[inline(always)]
+    fn put(&mut self, ip: Ipv4Addr, mac: MacAddr) {
+        let at = if self.len < HOP_CACHE {
+            self.len += 1;
+            self.len - 1
+        } else {
+            let at = self.next;
+            self.next = (self.next + 1) % HOP_CACHE;
+            at
+        };
+        if let Some(e) = self.entries.get_mut(at) {
+            *e = (u32::from(ip), mac);
         }
     }
 }
@@ -621,6 +662,31 @@ mod tests {
             let port = u16::from_be_bytes([d[at::UDP_SRC], d[at::UDP_SRC + 1]]);
             assert_eq!(port, s.src_port(inner_flow_hash(inner)));
         }
+    }
+
+    #[test]
+    fn hop_cache_remembers_the_last_distinct_hops() {
+        let ip = |n: u8| Ipv4Addr::new(192, 0, 2, n);
+        let mac = |n: u8| MacAddr([2, 0, 0, 0, 0, n]);
+        let mut h = HopCache::default();
+        assert_eq!(h.get(ip(1)), None);
+        for n in 1..=4 {
+            h.put(ip(n), mac(n));
+        }
+        for n in 1..=4 {
+            assert_eq!(h.get(ip(n)), Some(mac(n)));
+        }
+        // A fifth replaces the oldest, then the next oldest.
+        h.put(ip(5), mac(5));
+        assert_eq!(h.get(ip(1)), None);
+        assert_eq!(h.get(ip(5)), Some(mac(5)));
+        h.put(ip(6), mac(6));
+        assert_eq!(h.get(ip(2)), None);
+        for n in 3..=6 {
+            assert_eq!(h.get(ip(n)), Some(mac(n)));
+        }
+        // 0.0.0.0 is only found once stored, never from the zeroed empty entries.
+        assert_eq!(HopCache::default().get(Ipv4Addr::UNSPECIFIED), None);
     }
 
     #[test]
