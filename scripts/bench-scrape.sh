@@ -10,7 +10,8 @@ RUNS=${RUNS:-2}
 cargo build --release --quiet
 VXGATE=target/release/vxgate
 work=$(mktemp -d /tmp/vxgate-scrape.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# The EAL leaves its runtime dir (with the telemetry socket) behind for our file prefix.
+trap 'rm -rf "$work" "/var/run/dpdk/vxscrape$$"' EXIT
 
 "$VXGATE" pcap-gen -c config/demo.toml --access "$work/a.pcap" --underlay "$work/u.pcap" \
     --sizes 64 --frames 1024 >/dev/null

@@ -26,6 +26,8 @@ DUR=${1:-${BENCH_SECONDS:-10}}
 OUT=out/bench
 mkdir -p "$OUT"
 RUN_ID=$$
+# testpmd and the EAL leave a runtime dir (with the telemetry socket) per file prefix.
+trap 'rm -rf /var/run/dpdk/vxbench-*-"$RUN_ID"' EXIT
 
 command -v dpdk-testpmd >/dev/null || scripts/setup.sh
 TESTPMD=$(command -v dpdk-testpmd)

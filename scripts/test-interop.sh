@@ -91,6 +91,8 @@ cleanup() {
         cp -f "$LOG" "/tmp/$P-vxgate.log" 2>/dev/null && echo "vxgate log kept at /tmp/$P-vxgate.log" >&2
     fi
     rm -rf "$WORK"
+    # The EAL leaves its runtime dir (with the telemetry socket) behind for our file prefix.
+    rm -rf "/var/run/dpdk/$P"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -14,6 +14,8 @@ cleanup() {
     [[ -n $prom_pid ]] && kill "$prom_pid" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
+    # The EAL leaves its runtime dir (with the telemetry socket) behind for our file prefix.
+    rm -rf "/var/run/dpdk/vxprom$$"
 }
 trap cleanup EXIT
 

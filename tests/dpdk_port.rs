@@ -370,5 +370,10 @@ fn dpdk_binding_on_virtual_devices() {
     assert_eq!(env.mempool().in_use(), 0);
     drop(workers);
     drop(env);
+    // rte_eal_cleanup leaves the runtime dir of our unique file prefix behind (the telemetry
+    // socket stays in it): remove it.
+    let runtime =
+        std::path::Path::new("/var/run/dpdk").join(format!("vxgate_test_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(runtime);
     let _ = std::fs::remove_dir_all(&dir);
 }
