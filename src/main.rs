@@ -168,22 +168,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         fn device_stats(&self) -> Vec<(String, DeviceStats)> {
             self.ports
                 .iter()
-                .map(|(name, id)| {
-                    let s = stats_of(*id);
-                    (
-                        name.clone(),
-                        DeviceStats {
-                            ipackets: s.ipackets,
-                            opackets: s.opackets,
-                            ibytes: s.ibytes,
-                            obytes: s.obytes,
-                            imissed: s.imissed,
-                            ierrors: s.ierrors,
-                            oerrors: s.oerrors,
-                            rx_nombuf: s.rx_nombuf,
-                        },
-                    )
-                })
+                .map(|(name, id)| (name.clone(), stats_of(*id).into()))
                 .collect()
         }
         fn mempool(&self) -> Option<(u64, u64)> {

@@ -252,18 +252,8 @@ impl ControlThread {
             .enumerate()
             .map(|(w, c)| WorkerStats {
                 worker: w,
-                access: Traffic {
-                    rx_packets: c.access_rx.packets.get(),
-                    rx_bytes: c.access_rx.bytes.get(),
-                    tx_packets: c.access_tx.packets.get(),
-                    tx_bytes: c.access_tx.bytes.get(),
-                },
-                underlay: Traffic {
-                    rx_packets: c.underlay_rx.packets.get(),
-                    rx_bytes: c.underlay_rx.bytes.get(),
-                    tx_packets: c.underlay_tx.packets.get(),
-                    tx_bytes: c.underlay_tx.bytes.get(),
-                },
+                access: Traffic::read(&c.access_rx, &c.access_tx),
+                underlay: Traffic::read(&c.underlay_rx, &c.underlay_tx),
                 encap_packets: c.encap_packets.get(),
                 decap_packets: c.decap_packets.get(),
                 flood_packets: c.flood_packets.get(),

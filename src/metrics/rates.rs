@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::counters::QueueCounters;
 use super::histogram::Quantiles;
 use super::telemetry::Telemetry;
 use crate::dataplane::DropReason;
@@ -24,6 +25,16 @@ pub struct Traffic {
 }
 
 impl Traffic {
+    /// The current totals of one port's queue pair (relaxed reads; the worker keeps running).
+    pub fn read(rx: &QueueCounters, tx: &QueueCounters) -> Traffic {
+        Traffic {
+            rx_packets: rx.packets.get(),
+            rx_bytes: rx.bytes.get(),
+            tx_packets: tx.packets.get(),
+            tx_bytes: tx.bytes.get(),
+        }
+    }
+
     fn delta(&self, before: &Traffic) -> Traffic {
         Traffic {
             rx_packets: self.rx_packets.wrapping_sub(before.rx_packets),
@@ -70,18 +81,8 @@ impl Sample {
                     *d = c.get();
                 }
                 WorkerSample {
-                    access: Traffic {
-                        rx_packets: c.access_rx.packets.get(),
-                        rx_bytes: c.access_rx.bytes.get(),
-                        tx_packets: c.access_tx.packets.get(),
-                        tx_bytes: c.access_tx.bytes.get(),
-                    },
-                    underlay: Traffic {
-                        rx_packets: c.underlay_rx.packets.get(),
-                        rx_bytes: c.underlay_rx.bytes.get(),
-                        tx_packets: c.underlay_tx.packets.get(),
-                        tx_bytes: c.underlay_tx.bytes.get(),
-                    },
+                    access: Traffic::read(&c.access_rx, &c.access_tx),
+                    underlay: Traffic::read(&c.underlay_rx, &c.underlay_tx),
                     drops,
                     busy_ns: c.busy_ns.get(),
                 }

@@ -310,21 +310,7 @@ impl Port {
 
     /// The device's counters (all zero if the driver cannot report them).
     pub fn stats(&self) -> PortStats {
-        let mut s = ffi::rte_eth_stats::default();
-        // SAFETY: id is a valid port; s is a valid out pointer.
-        if unsafe { ffi::rte_eth_stats_get(self.id, &mut s) } != 0 {
-            return PortStats::default();
-        }
-        PortStats {
-            ipackets: s.ipackets,
-            opackets: s.opackets,
-            ibytes: s.ibytes,
-            obytes: s.obytes,
-            imissed: s.imissed,
-            ierrors: s.ierrors,
-            oerrors: s.oerrors,
-            rx_nombuf: s.rx_nombuf,
-        }
+        stats_of(self.id)
     }
 
     /// Hands out every (RX, TX) queue pair once; later calls return nothing.
@@ -470,6 +456,21 @@ impl TxQueue for DpdkTx {
             let _ = pkts.try_push(m);
         }
         sent
+    }
+}
+
+impl From<PortStats> for crate::metrics::telemetry::DeviceStats {
+    fn from(s: PortStats) -> Self {
+        crate::metrics::telemetry::DeviceStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        }
     }
 }
 
