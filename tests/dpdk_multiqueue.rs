@@ -35,7 +35,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -43,52 +43,28 @@ use std::time::{Duration, Instant};
 use vxgate::dataplane::DropReason;
 use vxgate::metrics::http;
 
+mod dpdk_common;
+use dpdk_common::*;
+
 // ---------------------------------------------------------------------------------------------
 // Addresses of the test topology.
-
-type Mac = [u8; 6];
 
 const QUEUES: usize = 2;
 const ACCESS: &str = "net_pcap0";
 const UNDERLAY: &str = "net_pcap1";
 
-const VTEP_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const VTEP_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
-const R2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const R3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
-const R4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 4);
-const R2_MAC: Mac = [0x02, 0, 0, 0, 0, 0x02];
-const R3_MAC: Mac = [0x02, 0, 0, 0, 0, 0x03];
-const R4_MAC: Mac = [0x02, 0, 0, 0, 0, 0x04];
 /// An underlay peer (the configured gateway) that ARPs for the VTEP address.
 const PEER_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 9);
-const PEER_MAC: Mac = [0x02, 0, 0, 0, 0, 0x09];
 
 /// Remote hosts (static FDB): H1 behind R2, H3 behind R3 in VNI 5000; H5 behind R2 in 5001.
 const H1: Mac = [0x02, 0, 0, 0, 0x10, 0x01];
-const H3: Mac = [0x02, 0, 0, 0, 0x10, 0x03];
-const H5: Mac = [0x02, 0, 0, 0, 0x10, 0x05];
-/// Local hosts on the access side.
-const LOCAL_A: Mac = [0x02, 0, 0, 0, 0xaa, 0x01];
-const LOCAL_B: Mac = [0x02, 0, 0, 0, 0xaa, 0x02];
 /// Remote hosts that only appear as inner sources on the underlay: LEARN_0 arrives on underlay
 /// queue 0 (worker 0 learns it), LEARN_1 on queue 1 (worker 1 learns it).
 const LEARN_0: Mac = [0x02, 0, 0, 0, 0x20, 0x01];
 const LEARN_1: Mac = [0x02, 0, 0, 0, 0x20, 0x02];
 
-const VNI_TAGGED: u32 = 5000;
-const VLAN_TAGGED: u16 = 100;
-const VNI_UNTAGGED: u32 = 5001;
-const SRC_PORT: u16 = 50000;
-const VXLAN_PORT: u16 = 4789;
-const UNDERLAY_MTU: usize = 1500;
-
 // ---------------------------------------------------------------------------------------------
 // Byte-level frame builders (independent of vxgate::wire).
-
-fn be16(v: u16) -> [u8; 2] {
-    v.to_be_bytes()
-}
 
 /// Internet checksum (RFC 1071) of `data`.
 fn inet_checksum(data: &[u8]) -> u16 {
@@ -101,24 +77,6 @@ fn inet_checksum(data: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
-}
-
-fn eth(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(14 + payload.len());
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&be16(ethertype));
-    f.extend_from_slice(payload);
-    f
-}
-
-/// Inserts an 802.1Q tag (PCP 0, DEI 0, `vid`) after the MAC addresses of an untagged frame.
-fn tag(untagged: &[u8], vid: u16) -> Vec<u8> {
-    let mut f = untagged[..12].to_vec();
-    f.extend_from_slice(&be16(0x8100));
-    f.extend_from_slice(&be16(vid));
-    f.extend_from_slice(&untagged[12..]);
-    f
 }
 
 struct Ip {
@@ -145,26 +103,6 @@ fn ipv4(ip: &Ip, payload: &[u8]) -> Vec<u8> {
     h[10..12].copy_from_slice(&be16(ck));
     h.extend_from_slice(payload);
     h
-}
-
-/// UDP with checksum 0 (what the gateway emits, and allowed over IPv4).
-fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut u = Vec::with_capacity(8 + payload.len());
-    u.extend_from_slice(&be16(sport));
-    u.extend_from_slice(&be16(dport));
-    u.extend_from_slice(&be16(u16::try_from(8 + payload.len()).unwrap()));
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    u
-}
-
-/// VXLAN header (flags: I) and the inner frame.
-fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x08, 0, 0, 0];
-    v.extend_from_slice(&vni.to_be_bytes()[1..]);
-    v.push(0);
-    v.extend_from_slice(inner);
-    v
 }
 
 /// A complete VXLAN frame between two VTEPs carrying `inner`.
@@ -231,17 +169,6 @@ fn host_frame(dst: Mac, src: Mac, len: usize, seed: u8) -> Vec<u8> {
     );
     assert_eq!(f.len(), len);
     f
-}
-
-/// An Ethernet/IPv4 ARP body (28 bytes).
-fn arp(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
-    let mut a = vec![0, 1, 0x08, 0x00, 6, 4];
-    a.extend_from_slice(&be16(op));
-    a.extend_from_slice(&sha);
-    a.extend_from_slice(&spa.octets());
-    a.extend_from_slice(&tha);
-    a.extend_from_slice(&tpa.octets());
-    a
 }
 
 fn pad_to(mut f: Vec<u8>, len: usize) -> Vec<u8> {
@@ -487,26 +414,6 @@ fn use_hugepages() -> bool {
     }
 }
 
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn toml_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn mac_str(m: Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn in_file(side: &str, q: usize) -> String {
     format!("in-{side}-{q}.pcap")
 }
@@ -607,10 +514,6 @@ fn write_config(dir: &TempDir, t: &[QueueTraffic; QUEUES], metrics_port: u16) ->
     path
 }
 
-fn vxgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vxgate"))
-}
-
 /// `vxgate run --no-pin` as a child process; stdout and stderr go to files in the temp dir (so
 /// a chatty child can never block on a full pipe).
 struct Gateway {
@@ -687,69 +590,6 @@ impl Drop for Gateway {
 // ---------------------------------------------------------------------------------------------
 // Checks.
 
-fn hex(f: &[u8]) -> String {
-    f.chunks(16)
-        .map(|c| {
-            c.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n    ")
-}
-
-/// Compares two frame lists one by one, showing the first differing byte.
-fn assert_frames(what: &str, got: &[Vec<u8>], want: &[Vec<u8>]) {
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        if g != w {
-            let at = g.iter().zip(w).position(|(a, b)| a != b);
-            panic!(
-                "{what}: frame {i} differs (lengths {} vs {} expected, first difference at byte \
-                 {at:?})\n  got:\n    {}\n  expected:\n    {}",
-                g.len(),
-                w.len(),
-                hex(g),
-                hex(w)
-            );
-        }
-    }
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: {} frames, expected {}",
-        got.len(),
-        want.len()
-    );
-}
-
-/// Whether an underlay output frame is VXLAN (caused by access input) rather than a reply.
-fn is_vxlan(f: &[u8]) -> bool {
-    f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[36..38] == be16(VXLAN_PORT)
-}
-
-/// The drop lines of the run summary: reason → count.
-fn summary_drops(stdout: &str) -> BTreeMap<String, u64> {
-    let mut drops = BTreeMap::new();
-    let mut inside = false;
-    for line in stdout.lines() {
-        if line.trim_start().starts_with("drops (") {
-            inside = true;
-            continue;
-        }
-        if inside {
-            let mut it = line.split_whitespace();
-            match (it.next(), it.next().and_then(|n| n.parse::<u64>().ok())) {
-                (Some(r), Some(n)) if line.starts_with("    ") => {
-                    drops.insert(r.to_string(), n);
-                }
-                _ => inside = false,
-            }
-        }
-    }
-    drops
-}
-
 /// Checks the summary `vxgate run` prints: drops, encap/decap/flood totals over both workers,
 /// and no leaked mbuf.
 fn check_summary(stdout: &str, t: &[QueueTraffic; QUEUES]) {
@@ -776,49 +616,6 @@ fn check_summary(stdout: &str, t: &[QueueTraffic; QUEUES]) {
         leak.trim_start().starts_with("mempool: 0 of "),
         "mbuf leak: {leak}"
     );
-}
-
-/// One parsed sample: metric name, labels, value.
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
-}
-
-/// Parses the Prometheus text format (enough of it for vxgate's own output).
-fn parse_metrics(text: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            v => v
-                .parse()
-                .unwrap_or_else(|_| panic!("bad value in `{line}`")),
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => {
-                let body = rest.strip_suffix('}').unwrap();
-                let mut labels = BTreeMap::new();
-                // Values in vxgate's output contain no commas or escaped quotes.
-                for kv in body.split(',').filter(|s| !s.is_empty()) {
-                    let (k, v) = kv.split_once('=').unwrap();
-                    labels.insert(k.to_string(), v.trim_matches('"').to_string());
-                }
-                (n.to_string(), labels)
-            }
-            None => (series.to_string(), BTreeMap::new()),
-        };
-        out.push(Sample {
-            name,
-            labels,
-            value,
-        });
-    }
-    out
 }
 
 /// The value of the one series `name` whose labels are exactly `want`; panics when there is
@@ -899,48 +696,6 @@ fn expected_counters(t: &[QueueTraffic; QUEUES]) -> Vec<Expected> {
 
 fn labels_of<'a>(l: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     l.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// Runs a control subcommand against the gateway; returns (success, stdout, stderr).
-fn cli(socket: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = vxgate()
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli_ok(socket: &Path, args: &[&str]) -> String {
-    let (ok, out, err) = cli(socket, args);
-    assert!(ok, "vxgate {args:?} failed:\n{out}{err}");
-    out
-}
-
-/// The rows of an FDB table as (VNI, MAC, REMOTE, TYPE).
-fn fdb_rows(table: &str) -> Vec<(String, String, String, String)> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let c: Vec<&str> = l.split_whitespace().collect();
-            (c.len() == 5).then(|| (c[0].into(), c[1].into(), c[2].into(), c[3].into()))
-        })
-        .collect()
-}
-
-fn row(vni: u32, mac: Mac, remote: Ipv4Addr, kind: &str) -> (String, String, String, String) {
-    (
-        vni.to_string(),
-        mac_str(mac),
-        remote.to_string(),
-        kind.to_string(),
-    )
 }
 
 /// Parses `ok (generation G, applied by all workers: A)`.

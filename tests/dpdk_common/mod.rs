@@ -1,0 +1,275 @@
+//! Shared by the DPDK end-to-end tests (`dpdk_e2e`, `dpdk_multiqueue`): addresses, frame
+//! builders written independently of `vxgate::wire`, the spawned gateway's CLI and metrics
+//! helpers, and output checks.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
+use std::process::Command;
+
+pub type Mac = [u8; 6];
+
+pub const VTEP_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+pub const VTEP_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
+
+pub const R2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+pub const R3: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+
+pub const R4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 4);
+
+pub const R2_MAC: Mac = [0x02, 0, 0, 0, 0, 0x02];
+
+pub const R3_MAC: Mac = [0x02, 0, 0, 0, 0, 0x03];
+
+pub const R4_MAC: Mac = [0x02, 0, 0, 0, 0, 0x04];
+
+pub const PEER_MAC: Mac = [0x02, 0, 0, 0, 0, 0x09];
+
+pub const H3: Mac = [0x02, 0, 0, 0, 0x10, 0x03];
+
+pub const H5: Mac = [0x02, 0, 0, 0, 0x10, 0x05];
+
+/// Local hosts on the access side.
+pub const LOCAL_A: Mac = [0x02, 0, 0, 0, 0xaa, 0x01];
+
+pub const LOCAL_B: Mac = [0x02, 0, 0, 0, 0xaa, 0x02];
+
+pub const VNI_TAGGED: u32 = 5000;
+
+pub const VLAN_TAGGED: u16 = 100;
+
+pub const VNI_UNTAGGED: u32 = 5001;
+
+pub const SRC_PORT: u16 = 50000;
+
+pub const VXLAN_PORT: u16 = 4789;
+
+pub const UNDERLAY_MTU: usize = 1500;
+
+pub fn be16(v: u16) -> [u8; 2] {
+    v.to_be_bytes()
+}
+
+pub fn eth(dst: Mac, src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&be16(ethertype));
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Inserts an 802.1Q tag (PCP 0, DEI 0, `vid`) after the MAC addresses of an untagged frame.
+pub fn tag(untagged: &[u8], vid: u16) -> Vec<u8> {
+    let mut f = untagged[..12].to_vec();
+    f.extend_from_slice(&be16(0x8100));
+    f.extend_from_slice(&be16(vid));
+    f.extend_from_slice(&untagged[12..]);
+    f
+}
+
+/// UDP with checksum 0 (what the gateway emits, and allowed over IPv4).
+pub fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(8 + payload.len());
+    u.extend_from_slice(&be16(sport));
+    u.extend_from_slice(&be16(dport));
+    u.extend_from_slice(&be16(u16::try_from(8 + payload.len()).unwrap()));
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+/// VXLAN header (flags: I) and the inner frame.
+pub fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x08, 0, 0, 0];
+    v.extend_from_slice(&vni.to_be_bytes()[1..]);
+    v.push(0);
+    v.extend_from_slice(inner);
+    v
+}
+
+/// An Ethernet/IPv4 ARP body (28 bytes).
+pub fn arp(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut a = vec![0, 1, 0x08, 0x00, 6, 4];
+    a.extend_from_slice(&be16(op));
+    a.extend_from_slice(&sha);
+    a.extend_from_slice(&spa.octets());
+    a.extend_from_slice(&tha);
+    a.extend_from_slice(&tpa.octets());
+    a
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn toml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+pub fn mac_str(m: Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+pub fn vxgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vxgate"))
+}
+
+pub fn hex(f: &[u8]) -> String {
+    f.chunks(16)
+        .map(|c| {
+            c.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n    ")
+}
+
+/// Compares two frame lists one by one, showing the first differing byte.
+pub fn assert_frames(what: &str, got: &[Vec<u8>], want: &[Vec<u8>]) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g != w {
+            let at = g.iter().zip(w).position(|(a, b)| a != b);
+            panic!(
+                "{what}: frame {i} differs (lengths {} vs {} expected, first difference at byte \
+                 {at:?})\n  got:\n    {}\n  expected:\n    {}",
+                g.len(),
+                w.len(),
+                hex(g),
+                hex(w)
+            );
+        }
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} frames, expected {}",
+        got.len(),
+        want.len()
+    );
+}
+
+/// Whether an underlay output frame is VXLAN (caused by access input) rather than a reply.
+pub fn is_vxlan(f: &[u8]) -> bool {
+    f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[36..38] == be16(VXLAN_PORT)
+}
+
+/// The drop lines of the run summary: reason → count.
+pub fn summary_drops(stdout: &str) -> BTreeMap<String, u64> {
+    let mut drops = BTreeMap::new();
+    let mut inside = false;
+    for line in stdout.lines() {
+        if line.trim_start().starts_with("drops (") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next().and_then(|n| n.parse::<u64>().ok())) {
+                (Some(r), Some(n)) if line.starts_with("    ") => {
+                    drops.insert(r.to_string(), n);
+                }
+                _ => inside = false,
+            }
+        }
+    }
+    drops
+}
+
+/// One parsed sample: metric name, labels, value.
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses the Prometheus text format (enough of it for vxgate's own output).
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in `{line}`")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => {
+                let body = rest.strip_suffix('}').unwrap();
+                let mut labels = BTreeMap::new();
+                // Values in vxgate's output contain no commas or escaped quotes.
+                for kv in body.split(',').filter(|s| !s.is_empty()) {
+                    let (k, v) = kv.split_once('=').unwrap();
+                    labels.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
+                (n.to_string(), labels)
+            }
+            None => (series.to_string(), BTreeMap::new()),
+        };
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+/// Runs a control subcommand against the gateway; returns (success, stdout, stderr).
+pub fn cli(socket: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = vxgate()
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn cli_ok(socket: &Path, args: &[&str]) -> String {
+    let (ok, out, err) = cli(socket, args);
+    assert!(ok, "vxgate {args:?} failed:\n{out}{err}");
+    out
+}
+
+/// The rows of an FDB table as (VNI, MAC, REMOTE, TYPE).
+pub fn fdb_rows(table: &str) -> Vec<(String, String, String, String)> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            (c.len() == 5).then(|| (c[0].into(), c[1].into(), c[2].into(), c[3].into()))
+        })
+        .collect()
+}
+
+pub fn row(vni: u32, mac: Mac, remote: Ipv4Addr, kind: &str) -> (String, String, String, String) {
+    (
+        vni.to_string(),
+        mac_str(mac),
+        remote.to_string(),
+        kind.to_string(),
+    )
+}
