@@ -51,23 +51,6 @@ const LEARN_2: Mac = [0x02, 0, 0, 0, 0x10, 0x08];
 // ---------------------------------------------------------------------------------------------
 // Byte-level frame builders (independent of vxgate::wire).
 
-/// Internet checksum (RFC 1071) of `data`.
-fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let word = if chunk.len() == 2 {
-            u32::from(chunk[0]) << 8 | u32::from(chunk[1])
-        } else {
-            u32::from(chunk[0]) << 8
-        };
-        sum += word;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 struct Ip {
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -476,64 +459,6 @@ fn traffic() -> Traffic {
 // ---------------------------------------------------------------------------------------------
 // Harness: temp dir, configuration, running the binary.
 
-/// A temp dir, and the EAL's runtime dir for the run's `--file-prefix`, both removed on drop
-/// (also when the test fails).
-struct TempDir {
-    dir: PathBuf,
-    file_prefix: String,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let pid = std::process::id();
-        let d = std::env::temp_dir().join(format!("vxgate-e2e-{name}-{pid}"));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir {
-            dir: d,
-            file_prefix: format!("vxgate_e2e_{name}_{pid}"),
-        }
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        // The EAL leaves an (empty) runtime dir per file prefix even with --in-memory: under
-        // /var/run/dpdk for root, else under $XDG_RUNTIME_DIR or /tmp.
-        let mut roots = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
-        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
-            roots.push(PathBuf::from(x).join("dpdk"));
-        }
-        for r in roots {
-            let _ = std::fs::remove_dir_all(r.join(&self.file_prefix));
-        }
-    }
-}
-
-/// Whether to run the EAL on hugepages: `VXGATE_EAL_MODE=hugepages|nohuge` (what
-/// scripts/eal-mode.sh prints) forces a mode, else free hugepages decide.
-fn use_hugepages() -> bool {
-    match std::env::var("VXGATE_EAL_MODE").as_deref() {
-        Ok("nohuge") => false,
-        Ok("hugepages") => true,
-        _ => hugepages_free(),
-    }
-}
-
-fn hugepages_free() -> bool {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("HugePages_Free:"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > 0)
-}
-
 /// Writes the input pcaps and the configuration into `dir`; returns the config path.
 fn write_config(dir: &TempDir, t: &Traffic, metrics_port: u16) -> PathBuf {
     let in_a = dir.path("in-access.pcap");
@@ -774,7 +699,7 @@ fn vxgate_tshark(pcap: &Path) -> Option<Output> {
 
 #[test]
 fn both_directions_exact_bytes() {
-    let dir = TempDir::new("bytes");
+    let dir = TempDir::new("e2e", "bytes");
     let t = traffic();
     let config = write_config(&dir, &t, free_port());
     let gw = Gateway::spawn(&dir, &config, 3);
@@ -844,7 +769,7 @@ fn promtool_check(text: &str) {
 
 #[test]
 fn live_metrics_and_cli() {
-    let dir = TempDir::new("live");
+    let dir = TempDir::new("e2e", "live");
     let t = traffic();
     let port = free_port();
     let config = write_config(&dir, &t, port);

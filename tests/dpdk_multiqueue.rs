@@ -66,19 +66,6 @@ const LEARN_1: Mac = [0x02, 0, 0, 0, 0x20, 0x02];
 // ---------------------------------------------------------------------------------------------
 // Byte-level frame builders (independent of vxgate::wire).
 
-/// Internet checksum (RFC 1071) of `data`.
-fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let hi = u32::from(chunk[0]) << 8;
-        sum += hi | chunk.get(1).map_or(0, |b| u32::from(*b));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 struct Ip {
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -360,59 +347,6 @@ fn traffic() -> [QueueTraffic; QUEUES] {
 
 // ---------------------------------------------------------------------------------------------
 // Harness: temp dir, configuration, running the binary.
-
-/// A temp dir, and the EAL's runtime dir for the run's `--file-prefix`, both removed on drop
-/// (also when the test fails).
-struct TempDir {
-    dir: PathBuf,
-    file_prefix: String,
-}
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let pid = std::process::id();
-        let d = std::env::temp_dir().join(format!("vxgate-mq-{name}-{pid}"));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir {
-            dir: d,
-            file_prefix: format!("vxgate_mq_{name}_{pid}"),
-        }
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        // The EAL leaves an (empty) runtime dir per file prefix even with --in-memory.
-        let mut roots = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
-        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
-            roots.push(PathBuf::from(x).join("dpdk"));
-        }
-        for r in roots {
-            let _ = std::fs::remove_dir_all(r.join(&self.file_prefix));
-        }
-    }
-}
-
-/// Whether to run the EAL on hugepages: `VXGATE_EAL_MODE=hugepages|nohuge` forces a mode,
-/// else free hugepages decide.
-fn use_hugepages() -> bool {
-    match std::env::var("VXGATE_EAL_MODE").as_deref() {
-        Ok("nohuge") => false,
-        Ok("hugepages") => true,
-        _ => std::fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("HugePages_Free:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > 0),
-    }
-}
 
 fn in_file(side: &str, q: usize) -> String {
     format!("in-{side}-{q}.pcap")
@@ -734,7 +668,7 @@ fn scrape_until(
 
 #[test]
 fn per_queue_workers_end_to_end() {
-    let dir = TempDir::new("2q");
+    let dir = TempDir::new("mq", "2q");
     let t = traffic();
     let port = free_port();
     let config = write_config(&dir, &t, port);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub type Mac = [u8; 6];
@@ -272,4 +272,79 @@ pub fn row(vni: u32, mac: Mac, remote: Ipv4Addr, kind: &str) -> (String, String,
         remote.to_string(),
         kind.to_string(),
     )
+}
+
+/// Internet checksum (RFC 1071) of `data`.
+pub fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in data.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u32::from(chunk[0]) << 8 | u32::from(chunk[1])
+        } else {
+            u32::from(chunk[0]) << 8
+        };
+        sum += word;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Whether to run the EAL on hugepages: `VXGATE_EAL_MODE=hugepages|nohuge` (what
+/// scripts/eal-mode.sh prints) forces a mode, else free hugepages decide.
+pub fn use_hugepages() -> bool {
+    match std::env::var("VXGATE_EAL_MODE").as_deref() {
+        Ok("nohuge") => false,
+        Ok("hugepages") => true,
+        _ => hugepages_free(),
+    }
+}
+
+pub fn hugepages_free() -> bool {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
+/// A temp dir, and the EAL's runtime dir for the run's `--file-prefix`, both removed on drop
+/// (also when the test fails).
+pub struct TempDir {
+    dir: PathBuf,
+    pub file_prefix: String,
+}
+
+impl TempDir {
+    pub fn new(suite: &str, name: &str) -> TempDir {
+        let pid = std::process::id();
+        let d = std::env::temp_dir().join(format!("vxgate-{suite}-{name}-{pid}"));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir {
+            dir: d,
+            file_prefix: format!("vxgate_{suite}_{name}_{pid}"),
+        }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The EAL leaves an (empty) runtime dir per file prefix even with --in-memory: under
+        // /var/run/dpdk for root, else under $XDG_RUNTIME_DIR or /tmp.
+        let mut roots = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+            roots.push(PathBuf::from(x).join("dpdk"));
+        }
+        for r in roots {
+            let _ = std::fs::remove_dir_all(r.join(&self.file_prefix));
+        }
+    }
 }
