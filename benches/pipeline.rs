@@ -175,6 +175,7 @@ fn run_encap(
             p,
             &mut x.burst,
             &mut x.out,
+            &mut Vec::new(),
             &counters,
             NOW,
         );
@@ -200,6 +201,7 @@ fn run_encap(
                     &mut *pool.borrow_mut(),
                     &mut x.burst,
                     &mut x.out,
+                    &mut Vec::new(),
                     &counters,
                     NOW,
                 );

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev tshark
-          python3-scapy prometheus iproute2 ethtool iputils-ping curl)
+          python3-scapy prometheus iproute2 ethtool iputils-ping curl etcd-server etcd-client
+          protobuf-compiler)
 HUGEPAGES=${HUGEPAGES:-512}
 
 SUDO=()

@@ -43,11 +43,24 @@ pub enum ControlCommand {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Show the fleet: etcd connection, lease, last resync, members with their VTEPs and VNIs.
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCommand,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum ClusterCommand {
+    /// Connection, lease, last resync, counters and members.
+    Status,
 }
 
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
 pub enum FdbCommand {
-    /// List entries (VNI MAC REMOTE TYPE AGE).
+    /// List entries (VNI MAC REMOTE TYPE AGE FROM).
     List {
         #[arg(long)]
         vni: Option<u32>,
@@ -116,6 +129,10 @@ impl ControlCommand {
                 },
             ),
             ControlCommand::Stats { socket } => (&socket.socket, Request::Stats),
+            ControlCommand::Cluster {
+                cmd: ClusterCommand::Status,
+                socket,
+            } => (&socket.socket, Request::ClusterStatus),
         }
     }
 }
@@ -127,6 +144,7 @@ pub fn render(response: &Response) -> Result<String, ControlError> {
         Response::Fdb(rows) => Ok(format::fdb_table(rows)),
         Response::Neighbors(rows) => Ok(format::neighbor_table(rows)),
         Response::Stats(s) => Ok(format::stats(s)),
+        Response::Cluster(c) => Ok(format::cluster_status(c)),
         r @ Response::Ok { .. } => Ok(format::ok(r)),
     }
 }
@@ -213,6 +231,10 @@ mod tests {
             }
         );
         assert_eq!(parse(&["stats"]).request().1, Request::Stats);
+        assert_eq!(
+            parse(&["cluster", "status"]).request().1,
+            Request::ClusterStatus
+        );
         let mut v = vec!["vxgate", "fdb", "add", "--vni", "x"];
         v.extend(["--mac", "m", "--remote", "r"]);
         assert!(Cli::try_parse_from(v).is_err());

@@ -104,6 +104,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub control: ControlConfig,
+    /// `[cluster]`: a fleet sharing one overlay through etcd. Absent = a standalone gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[dpdk]`: EAL arguments and buffer sizing. Optional as a whole.
@@ -263,6 +266,10 @@ pub struct VniConfig {
     /// Overrides `learning.max_per_vni` for this VNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_learned: Option<usize>,
+    /// Answer access-side ARP requests for addresses whose MAC is known (from the fleet or
+    /// local snooping) instead of flooding them.
+    #[serde(default)]
+    pub arp_suppress: bool,
 }
 
 /// `[[fdb]]`: a static entry, never aged.
@@ -314,6 +321,85 @@ impl Default for ControlConfig {
         ControlConfig {
             socket: PathBuf::from("/run/vxgate/control.sock"),
         }
+    }
+}
+
+/// How a fleet member learns the other members' MACs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterMode {
+    /// Watch the whole prefix and hold every other gateway's MACs (small and medium fleets).
+    #[default]
+    Replicate,
+    /// Look a MAC up in etcd when the FDB misses it (flannel's l2miss, for large fleets).
+    OnDemand,
+}
+
+/// `[cluster.tls]`: TLS towards etcd (`https://` endpoints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTlsConfig {
+    /// PEM file of the CA that signed the etcd servers' certificates.
+    pub ca: PathBuf,
+    /// Client certificate and key (PEM) for etcd's `--client-cert-auth`; both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Server name to verify instead of the endpoint's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// `[cluster]`: membership in a fleet of gateways that share MAC reachability through etcd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// etcd v3 endpoints, `http://host:port` or `https://host:port`.
+    pub etcd: Vec<String>,
+    /// Key prefix the fleet shares (no trailing `/`).
+    #[serde(default = "default_cluster_prefix")]
+    pub prefix: String,
+    /// TTL of this gateway's lease: its keys vanish this long after it dies.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+    #[serde(default)]
+    pub mode: ClusterMode,
+    /// This gateway's member name in the fleet (default: the VTEP address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClusterTlsConfig>,
+    /// etcd authentication; both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// on-demand: a key etcd does not have is not asked for again for this long.
+    #[serde(default = "default_negative_secs")]
+    pub negative_cache_secs: u64,
+    /// on-demand: lookups per second at most (misses beyond it wait for the next second).
+    #[serde(default = "default_lookups_per_sec")]
+    pub max_lookups_per_sec: u32,
+}
+
+fn default_cluster_prefix() -> String {
+    "/vxgate".to_string()
+}
+fn default_lease_secs() -> u64 {
+    10
+}
+fn default_negative_secs() -> u64 {
+    5
+}
+fn default_lookups_per_sec() -> u32 {
+    1000
+}
+
+impl ClusterConfig {
+    /// The member name: configured, or the VTEP address.
+    pub fn member_name(&self, vtep_ip: Ipv4Addr) -> String {
+        self.name.clone().unwrap_or_else(|| vtep_ip.to_string())
     }
 }
 
@@ -408,6 +494,105 @@ impl Config {
         self.validate_fdb()?;
         self.validate_neighbors()?;
         self.validate_metrics_and_control()?;
+        self.validate_cluster()?;
+        Ok(())
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let Some(c) = &self.cluster else {
+            return Ok(());
+        };
+        if c.etcd.is_empty() {
+            return Err(invalid("cluster.etcd", "no endpoint; list at least one"));
+        }
+        let mut https = false;
+        for (i, e) in c.etcd.iter().enumerate() {
+            let key = format!("cluster.etcd[{i}]");
+            let rest = if let Some(r) = e.strip_prefix("https://") {
+                https = true;
+                r
+            } else if let Some(r) = e.strip_prefix("http://") {
+                r
+            } else {
+                return Err(invalid(
+                    key,
+                    format!("{e:?} must start with http:// or https://"),
+                ));
+            };
+            let hostport = rest.strip_suffix('/').unwrap_or(rest);
+            let port_ok = hostport
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok || hostport.contains('/') {
+                return Err(invalid(key, format!("{e:?} is not scheme://host:port")));
+            }
+        }
+        let p = &c.prefix;
+        if !p.starts_with('/') || p.ends_with('/') || p.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "cluster.prefix",
+                format!("{p:?} must start with '/', not end with '/', and have no spaces"),
+            ));
+        }
+        if !(2..=3600).contains(&c.lease_secs) {
+            return Err(invalid(
+                "cluster.lease_secs",
+                format!("{} is outside 2..=3600", c.lease_secs),
+            ));
+        }
+        if let Some(n) = &c.name {
+            if n.is_empty() || n.contains('/') || n.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "cluster.name",
+                    format!("{n:?} must be non-empty, without '/' or spaces"),
+                ));
+            }
+        }
+        match (&c.user, &c.password) {
+            (Some(_), None) => {
+                return Err(invalid("cluster.password", "user set without password"))
+            }
+            (None, Some(_)) => return Err(invalid("cluster.user", "password set without user")),
+            _ => {}
+        }
+        match &c.tls {
+            None if https => {
+                return Err(invalid(
+                    "cluster.tls",
+                    "https:// endpoints need [cluster.tls] with at least ca",
+                ))
+            }
+            None => {}
+            Some(t) => {
+                match (&t.cert, &t.key) {
+                    (Some(_), None) => {
+                        return Err(invalid("cluster.tls.key", "cert set without key"))
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid("cluster.tls.cert", "key set without cert"))
+                    }
+                    _ => {}
+                }
+                let files = [
+                    ("ca", Some(&t.ca)),
+                    ("cert", t.cert.as_ref()),
+                    ("key", t.key.as_ref()),
+                ];
+                for (name, f) in files {
+                    if let Some(f) = f {
+                        if !f.is_file() {
+                            return Err(invalid(
+                                format!("cluster.tls.{name}"),
+                                format!("{} is not a readable file", f.display()),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if c.max_lookups_per_sec == 0 {
+            return Err(invalid("cluster.max_lookups_per_sec", "must be at least 1"));
+        }
         Ok(())
     }
 
@@ -1298,6 +1483,91 @@ mac = "02:00:00:00:00:02"
             err.to_string().starts_with("/nonexistent/vxgate.toml: "),
             "{err}"
         );
+    }
+
+    fn with_cluster(extra: &str) -> Config {
+        Config::from_toml_str(&format!(
+            "{BASE}\n[cluster]\netcd = [\"http://127.0.0.1:2379\"]\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn cluster_defaults_and_modes() {
+        let c = with_cluster("");
+        c.validate(CORES).unwrap();
+        let k = c.cluster.as_ref().unwrap();
+        assert_eq!(k.prefix, "/vxgate");
+        assert_eq!(k.lease_secs, 10);
+        assert_eq!(k.mode, ClusterMode::Replicate);
+        assert_eq!(k.member_name(c.vtep.ip), "10.0.0.1");
+        assert!(!c.vni[0].arp_suppress);
+        let c = with_cluster("mode = \"on-demand\"\nname = \"gw-a\"");
+        c.validate(CORES).unwrap();
+        let k = c.cluster.as_ref().unwrap();
+        assert_eq!(
+            (k.mode, k.member_name(c.vtep.ip).as_str()),
+            (ClusterMode::OnDemand, "gw-a")
+        );
+        // Round trip through TOML keeps the section.
+        let back = Config::from_toml_str(&c.to_toml_string().unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert!(base().cluster.is_none());
+    }
+
+    #[test]
+    fn cluster_rejections_name_their_key() {
+        let text = format!("{BASE}\n[cluster]\netcd = [\"x\"]\nmode = \"gossip\"");
+        parse_rejects(&text, "cluster.mode");
+        let text = format!("{BASE}\n[cluster]\netcd = []\nleases = 3");
+        parse_rejects(&text, "cluster.leases");
+        let mut c = with_cluster("");
+        c.cluster.as_mut().unwrap().etcd.clear();
+        rejects(&c, "cluster.etcd");
+        for bad in [
+            "127.0.0.1:2379",
+            "http://127.0.0.1",
+            "http://:2379",
+            "http://h:0",
+            "http://h:1/x",
+        ] {
+            let mut c = with_cluster("");
+            c.cluster.as_mut().unwrap().etcd = vec!["http://ok:1".into(), bad.into()];
+            rejects(&c, "cluster.etcd[1]");
+        }
+        for bad in ["vxgate", "/vxgate/", "/vx gate", ""] {
+            let mut c = with_cluster("");
+            c.cluster.as_mut().unwrap().prefix = bad.into();
+            rejects(&c, "cluster.prefix");
+        }
+        for bad in [0, 1, 3601] {
+            let mut c = with_cluster("");
+            c.cluster.as_mut().unwrap().lease_secs = bad;
+            rejects(&c, "cluster.lease_secs");
+        }
+        rejects(&with_cluster("name = \"a/b\""), "cluster.name");
+        rejects(&with_cluster("user = \"u\""), "cluster.password");
+        rejects(&with_cluster("password = \"p\""), "cluster.user");
+        rejects(
+            &with_cluster("max_lookups_per_sec = 0"),
+            "cluster.max_lookups_per_sec",
+        );
+        let mut c = with_cluster("");
+        c.cluster.as_mut().unwrap().etcd = vec!["https://etcd:2379".into()];
+        rejects(&c, "cluster.tls");
+        rejects(
+            &with_cluster("[cluster.tls]\nca = \"/nonexistent/ca.pem\""),
+            "cluster.tls.ca",
+        );
+        rejects(
+            &with_cluster("[cluster.tls]\nca = \"Cargo.toml\"\ncert = \"Cargo.toml\""),
+            "cluster.tls.key",
+        );
+        with_cluster(
+            "[cluster.tls]\nca = \"Cargo.toml\"\ncert = \"Cargo.toml\"\nkey = \"Cargo.toml\"",
+        )
+        .validate(CORES)
+        .unwrap();
     }
 
     #[test]

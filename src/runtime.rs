@@ -17,11 +17,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::cluster::{etcd, ClusterInfo, ClusterState};
+use crate::config::{ClusterMode, Config};
 use crate::control::{self, ControlError};
 use crate::dataplane::{DropReason, LatencySink, PipelineSettings, VniSettings, Worker};
-use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, VniPolicy};
+use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, FleetSettings, VniPolicy};
 use crate::fdb::replica;
+use crate::fdb::source::source_channel;
 use crate::fdb::FdbKey;
 use crate::io::{Io, WorkerIo};
 use crate::metrics::histogram::{latency_pair, LatencyCollector, LatencyRecorder};
@@ -72,12 +74,20 @@ pub fn pipeline_settings(
     s.ttl = v.ttl;
     s.dont_fragment = v.dont_fragment;
     s.underlay_mtu = v.underlay_mtu;
+    s.report_misses = cfg
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.mode == ClusterMode::OnDemand);
     for n in &cfg.vni {
         s.add_vni(VniSettings {
             vni: n.id,
             vlan: n.vlan,
             flood: n.flood.clone(),
             learning: n.learning,
+            // The fleet publishes what the access side learns; ARP suppression answers
+            // from it even without a fleet.
+            local_learning: cfg.cluster.is_some() || n.arp_suppress,
+            arp_suppress: n.arp_suppress,
         })?;
     }
     Ok(s)
@@ -107,6 +117,25 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
         gateway: cfg.vtep.gateway,
         arp_retry: Duration::from_millis(cfg.arp.retry_ms),
         arp_max_retries: cfg.arp.max_retries,
+    }
+}
+
+/// The control plane's part in the fleet, from the configuration.
+pub fn fleet_settings(cfg: &Config) -> FleetSettings {
+    let c = cfg.cluster.as_ref();
+    FleetSettings {
+        member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.ip))),
+        static_flood: cfg.vni.iter().map(|n| (n.id, n.flood.clone())).collect(),
+        arp_suppress: cfg
+            .vni
+            .iter()
+            .filter(|n| n.arp_suppress)
+            .map(|n| n.id)
+            .collect(),
+        on_demand: c.is_some_and(|c| c.mode == ClusterMode::OnDemand),
+        negative: Duration::from_secs(c.map_or(5, |c| c.negative_cache_secs)),
+        max_lookups_per_sec: c.map_or(1000, |c| c.max_lookups_per_sec),
+        has_source: c.is_some(),
     }
 }
 
@@ -155,6 +184,7 @@ pub struct Gateway {
     control: Option<JoinHandle<ControlPlane>>,
     socket: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
+    cluster: Option<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     requests: crossbeam_channel::Sender<control::ControlMsg>,
     pub telemetry: Arc<Telemetry>,
@@ -188,7 +218,13 @@ pub fn start<I: Io>(
         links.push(link);
         replicas.push(replica);
     }
-    let mut cp = ControlPlane::new(fdb_settings(cfg), links).with_max_entries(fdb_capacity);
+    let vnis: Vec<_> = cfg.vni.iter().map(|n| n.id).collect();
+    for r in &mut replicas {
+        r.reserve_flood(&vnis);
+    }
+    let mut cp = ControlPlane::new(fdb_settings(cfg), links)
+        .with_max_entries(fdb_capacity)
+        .with_fleet(fleet_settings(cfg));
     for nb in &cfg.neighbor {
         cp.neighbor_add(nb.ip, nb.mac);
     }
@@ -220,6 +256,17 @@ pub fn start<I: Io>(
     if let Some(d) = opts.device_stats {
         telemetry = telemetry.with_device_stats(d);
     }
+    let cluster = cfg.cluster.as_ref().map(|c| ClusterInfo {
+        member: c.member_name(cfg.vtep.ip),
+        endpoints: c.etcd.clone(),
+        prefix: c.prefix.clone(),
+        mode: c.mode,
+        lease_secs: c.lease_secs,
+        state: Arc::new(ClusterState::default()),
+    });
+    if let Some(c) = &cluster {
+        telemetry = telemetry.with_cluster(c.clone());
+    }
     let telemetry = Arc::new(telemetry);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,6 +280,7 @@ pub fn start<I: Io>(
         control: None,
         socket: None,
         metrics: None,
+        cluster: None,
         metrics_addr: None,
         requests: req_tx.clone(),
         telemetry: telemetry.clone(),
@@ -305,7 +353,28 @@ pub fn start<I: Io>(
         }
     }
 
-    match control::thread::spawn(cp, telemetry.clone(), req_rx, control_stop.clone()) {
+    // The fleet's source of remote entries (control side only; workers never see it).
+    let mut source = None;
+    if let (Some(c), Some(info)) = (&cfg.cluster, &cluster) {
+        let (link, end) = source_channel();
+        let settings = etcd::EtcdSettings {
+            cluster: c.clone(),
+            member: info.member.clone(),
+            vtep_ip: cfg.vtep.ip,
+            vtep_mac: Some(vtep_mac),
+            vnis: vnis.clone(),
+        };
+        match etcd::spawn(settings, end, info.state.clone(), control_stop.clone()) {
+            Ok(h) => gw.cluster = Some(h),
+            Err(e) => {
+                gw.abort();
+                return Err(RuntimeError::Spawn(e));
+            }
+        }
+        source = Some(link);
+    }
+
+    match control::thread::spawn(cp, source, telemetry.clone(), req_rx, control_stop.clone()) {
         Ok(h) => gw.control = Some(h),
         Err(e) => {
             gw.abort();
@@ -376,6 +445,9 @@ impl Gateway {
         if let Some(h) = self.metrics.take() {
             let _ = h.join();
         }
+        if let Some(h) = self.cluster.take() {
+            let _ = h.join();
+        }
     }
 
     /// Stops the workers, then the control side, and returns the final summary and the
@@ -392,6 +464,9 @@ impl Gateway {
             let _ = h.join();
         }
         if let Some(h) = self.metrics.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.cluster.take() {
             let _ = h.join();
         }
         (Summary::from_telemetry(&self.telemetry, elapsed), cp)

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::protocol::{FdbEntry, NeighborEntry, Response, StatsSnapshot};
+use super::protocol::{ClusterStatus, FdbEntry, NeighborEntry, Response, StatsSnapshot};
 use crate::metrics::rates::{fmt_ns, Throughput};
 use crate::metrics::Quantiles;
 
@@ -45,7 +45,8 @@ pub fn fmt_age(secs: u64) -> String {
     }
 }
 
-/// `vxgate fdb list`: VNI MAC REMOTE TYPE AGE.
+/// `vxgate fdb list`: VNI MAC REMOTE TYPE AGE FROM (the fleet member of a remote entry, the
+/// access side for a local one, the underlay for a learned one).
 pub fn fdb_table(entries: &[FdbEntry]) -> String {
     let rows: Vec<Vec<String>> = entries
         .iter()
@@ -55,16 +56,86 @@ pub fn fdb_table(entries: &[FdbEntry]) -> String {
                 e.mac.clone(),
                 e.remote.to_string(),
                 e.kind.clone(),
-                if e.kind == "learned" {
+                if e.kind == "learned" || e.kind == "local" {
                     fmt_age(e.age_secs)
                 } else {
                     "-".into()
                 },
+                match (e.kind.as_str(), &e.origin) {
+                    (_, Some(o)) => format!("etcd:{o}"),
+                    ("learned", None) => "underlay".into(),
+                    ("local", None) => "access".into(),
+                    ("static", None) => "config".into(),
+                    _ => "-".into(),
+                },
             ]
         })
         .collect();
-    let mut s = table(&["VNI", "MAC", "REMOTE", "TYPE", "AGE"], &rows);
+    let mut s = table(&["VNI", "MAC", "REMOTE", "TYPE", "AGE", "FROM"], &rows);
     let _ = writeln!(s, "{} entries", entries.len());
+    s
+}
+
+/// `vxgate cluster status`: the connection, then one line per member.
+pub fn cluster_status(c: &ClusterStatus) -> String {
+    let mut s = String::new();
+    if !c.enabled {
+        s.push_str("cluster: not configured (no [cluster] section)\n");
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "cluster: {} as {} ({} mode), prefix {}, etcd {}",
+        if c.connected {
+            "connected"
+        } else {
+            "DISCONNECTED"
+        },
+        c.member,
+        c.mode,
+        c.prefix,
+        c.endpoints.join(",")
+    );
+    let _ = writeln!(
+        s,
+        "lease {:x} ttl {} s | last resync at unix {} ({} keys in {} ms), {} resyncs",
+        c.lease_id,
+        c.lease_secs,
+        c.last_resync_unix,
+        c.last_resync_keys,
+        c.last_resync_ms,
+        c.resyncs
+    );
+    let _ = writeln!(
+        s,
+        "puts {} deletes {} watch events {} errors {} lookups {} | local {} remote {} arp bindings {}",
+        c.puts, c.deletes, c.watch_events, c.errors, c.lookups, c.local_entries, c.remote_entries, c.arp_bindings
+    );
+    if c.lookups > 0 {
+        let _ = writeln!(
+            s,
+            "miss → installed: last {} µs, mean {} µs",
+            c.miss_latency_last_us, c.miss_latency_avg_us
+        );
+    }
+    if !c.detail.is_empty() {
+        let _ = writeln!(s, "state: {}", c.detail);
+    }
+    let rows: Vec<Vec<String>> = c
+        .members
+        .iter()
+        .map(|m| {
+            let vnis: Vec<String> = m.vnis.iter().map(u32::to_string).collect();
+            vec![
+                m.name.clone(),
+                m.vtep.to_string(),
+                vnis.join(","),
+                m.version.clone(),
+            ]
+        })
+        .collect();
+    s.push_str(&table(&["MEMBER", "VTEP", "VNIS", "VERSION"], &rows));
+    let _ = writeln!(s, "{} other members", c.members.len());
     s
 }
 
@@ -262,6 +333,8 @@ mod tests {
                 remote: Ipv4Addr::new(192, 0, 2, 2),
                 kind: "static".into(),
                 age_secs: 0,
+                origin: None,
+                ips: vec![],
             },
             FdbEntry {
                 vni: 16_000_000,
@@ -269,22 +342,37 @@ mod tests {
                 remote: Ipv4Addr::new(10, 0, 0, 1),
                 kind: "learned".into(),
                 age_secs: 75,
+                origin: None,
+                ips: vec![],
+            },
+            FdbEntry {
+                vni: 100,
+                mac: "02:00:00:00:00:03".into(),
+                remote: Ipv4Addr::new(192, 0, 2, 3),
+                kind: "remote".into(),
+                age_secs: 0,
+                origin: Some("gw-b".into()),
+                ips: vec![],
             },
         ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
             lines[0],
-            "VNI       MAC                REMOTE     TYPE     AGE"
+            "VNI       MAC                REMOTE     TYPE     AGE    FROM"
         );
         assert_eq!(
             lines[1],
-            "100       02:00:00:00:00:01  192.0.2.2  static   -"
+            "100       02:00:00:00:00:01  192.0.2.2  static   -      config"
         );
         assert_eq!(
             lines[2],
-            "16000000  02:00:00:00:00:02  10.0.0.1   learned  1m15s"
+            "16000000  02:00:00:00:00:02  10.0.0.1   learned  1m15s  underlay"
         );
-        assert_eq!(lines[3], "2 entries");
+        assert_eq!(
+            lines[3],
+            "100       02:00:00:00:00:03  192.0.2.3  remote   -      etcd:gw-b"
+        );
+        assert_eq!(lines[4], "3 entries");
     }
 
     #[test]

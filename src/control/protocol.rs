@@ -52,6 +52,7 @@ pub enum Request {
         ip: String,
     },
     Stats,
+    ClusterStatus,
     Ping,
 }
 
@@ -66,6 +67,7 @@ pub enum Command {
     NeighborAdd { ip: Ipv4Addr, mac: MacAddr },
     NeighborDel { ip: Ipv4Addr },
     Stats,
+    ClusterStatus,
     Ping,
 }
 
@@ -145,6 +147,7 @@ impl Request {
                 ip: unicast_ip(ip)?,
             },
             Request::Stats => Command::Stats,
+            Request::ClusterStatus => Command::ClusterStatus,
             Request::Ping => Command::Ping,
         })
     }
@@ -156,9 +159,55 @@ pub struct FdbEntry {
     pub vni: u32,
     pub mac: String,
     pub remote: Ipv4Addr,
-    /// "static", "learned" or "remote".
+    /// "static", "learned", "local" or "remote".
     pub kind: String,
     pub age_secs: u64,
+    /// Where the entry came from: the fleet member that published a remote entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// IPv4 addresses known for the MAC (ARP suppression answers for these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<Ipv4Addr>,
+}
+
+/// One member of the fleet, as `vxgate cluster status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberEntry {
+    pub name: String,
+    pub vtep: Ipv4Addr,
+    pub vnis: Vec<u32>,
+    pub version: String,
+}
+
+/// `vxgate cluster status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClusterStatus {
+    /// False when `[cluster]` is not configured (everything else is then empty).
+    pub enabled: bool,
+    pub member: String,
+    pub mode: String,
+    pub endpoints: Vec<String>,
+    pub prefix: String,
+    pub connected: bool,
+    pub lease_id: i64,
+    pub lease_secs: u64,
+    pub last_resync_unix: u64,
+    pub last_resync_ms: u64,
+    pub last_resync_keys: u64,
+    pub resyncs: u64,
+    pub puts: u64,
+    pub deletes: u64,
+    pub watch_events: u64,
+    pub errors: u64,
+    pub lookups: u64,
+    pub local_entries: u64,
+    pub remote_entries: u64,
+    pub arp_bindings: u64,
+    pub miss_latency_last_us: u64,
+    pub miss_latency_avg_us: u64,
+    pub detail: String,
+    /// The other members, by name.
+    pub members: Vec<MemberEntry>,
 }
 
 /// One underlay neighbour entry.
@@ -216,6 +265,7 @@ pub enum Response {
     Fdb(Vec<FdbEntry>),
     Neighbors(Vec<NeighborEntry>),
     Stats(Box<StatsSnapshot>),
+    Cluster(Box<ClusterStatus>),
     Error {
         message: String,
     },
@@ -299,6 +349,8 @@ mod tests {
                 remote: Ipv4Addr::new(192, 0, 2, 9),
                 kind: "static".into(),
                 age_secs: 0,
+                origin: None,
+                ips: vec![],
             }]),
             Response::Neighbors(vec![NeighborEntry {
                 ip: Ipv4Addr::new(192, 0, 2, 1),

@@ -22,10 +22,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::protocol::{Command, FdbEntry, NeighborEntry, Response, StatsSnapshot, WorkerStats};
+use super::protocol::{
+    ClusterStatus, Command, FdbEntry, MemberEntry, NeighborEntry, Response, StatsSnapshot,
+    WorkerStats,
+};
 use super::{ControlError, ControlMsg};
 use crate::dataplane::DropReason;
 use crate::fdb::control::{ControlPlane, FdbStats};
+use crate::fdb::source::SourceLink;
 use crate::metrics::rates::{Rates, Sample, Traffic};
 use crate::metrics::{FdbSummary, Telemetry};
 
@@ -33,6 +37,8 @@ use crate::metrics::{FdbSummary, Telemetry};
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest sleep when idle (requests wake the thread earlier).
 pub const IDLE_WAIT: Duration = Duration::from_millis(1);
+/// Updates from the source of remote entries applied per tick at most.
+pub const MAX_SOURCE_UPDATES_PER_TICK: usize = 65536;
 /// Interval of the rates `vxgate stats` reports.
 pub const RATES_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -48,6 +54,7 @@ impl From<&FdbStats> for FdbSummary {
             aged_out: s.aged_out,
             neighbor_entries: s.neighbor_entries,
             published_generation: s.published_generation,
+            local_entries: s.local_entries,
         }
     }
 }
@@ -62,6 +69,7 @@ struct Pending {
 /// The control thread's state.
 pub struct ControlThread {
     cp: ControlPlane,
+    source: Option<SourceLink>,
     telemetry: Arc<Telemetry>,
     pending: Vec<Pending>,
     rates_base: Sample,
@@ -72,6 +80,7 @@ pub struct ControlThread {
 /// and `stop` is set), then answers what is still pending and returns the control plane.
 pub fn spawn(
     cp: ControlPlane,
+    source: Option<SourceLink>,
     telemetry: Arc<Telemetry>,
     requests: Receiver<ControlMsg>,
     stop: Arc<AtomicBool>,
@@ -80,6 +89,7 @@ pub fn spawn(
         .name("vxgate-control".into())
         .spawn(move || {
             let mut t = ControlThread::new(cp, telemetry);
+            t.source = source;
             t.run(&requests, &stop);
             t.into_control_plane()
         })
@@ -91,6 +101,7 @@ impl ControlThread {
         let rates_base = Sample::take(&telemetry);
         ControlThread {
             cp,
+            source: None,
             telemetry,
             pending: Vec::new(),
             rates_base,
@@ -131,7 +142,22 @@ impl ControlThread {
 
     /// Polls the control plane and does the periodic work.
     pub fn tick(&mut self, now: Instant) {
+        if let Some(src) = &self.source {
+            // Bounded per tick so a flood of watch events cannot starve the CLI or ageing.
+            for _ in 0..MAX_SOURCE_UPDATES_PER_TICK {
+                match src.updates.try_recv() {
+                    Ok(u) => self.cp.apply_source(u, now),
+                    Err(_) => break,
+                }
+            }
+        }
         self.cp.poll(now);
+        if let Some(src) = &self.source {
+            for r in self.cp.take_requests() {
+                let _ = src.requests.send(r);
+            }
+        }
+        self.telemetry.set_fleet_stats(self.cp.fleet_stats());
         self.answer_applied(now);
         self.telemetry
             .set_fdb_summary(FdbSummary::from(&self.cp.stats()));
@@ -184,12 +210,17 @@ impl ControlThread {
                     .cp
                     .entries(vni)
                     .into_iter()
-                    .map(|r| FdbEntry {
-                        vni: r.vni.get(),
-                        mac: r.mac.to_string(),
-                        remote: r.remote,
-                        kind: r.kind.to_string(),
-                        age_secs: r.age_secs,
+                    .map(|r| {
+                        let key = crate::fdb::FdbKey::new(r.vni, r.mac);
+                        FdbEntry {
+                            vni: r.vni.get(),
+                            mac: r.mac.to_string(),
+                            remote: r.remote,
+                            kind: r.kind.to_string(),
+                            age_secs: r.age_secs,
+                            origin: self.cp.origin(&key).map(str::to_string),
+                            ips: self.cp.ips(&key).to_vec(),
+                        }
                     })
                     .collect();
                 let _ = msg.reply.send(Response::Fdb(rows));
@@ -211,6 +242,12 @@ impl ControlThread {
             }
             Command::Stats => {
                 let _ = msg.reply.send(Response::Stats(Box::new(self.snapshot())));
+                return;
+            }
+            Command::ClusterStatus => {
+                let _ = msg
+                    .reply
+                    .send(Response::Cluster(Box::new(self.cluster_status())));
                 return;
             }
             Command::Ping => {
@@ -238,6 +275,56 @@ impl ControlThread {
             Err(e) => {
                 let _ = msg.reply.send(Response::error(e));
             }
+        }
+    }
+
+    /// Everything `vxgate cluster status` shows.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        let Some(info) = &self.telemetry.cluster else {
+            return ClusterStatus::default();
+        };
+        let st = &info.state;
+        let g = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let f = self.cp.fleet_stats();
+        let fdb = self.cp.stats();
+        ClusterStatus {
+            enabled: true,
+            member: info.member.clone(),
+            mode: match info.mode {
+                crate::config::ClusterMode::Replicate => "replicate".into(),
+                crate::config::ClusterMode::OnDemand => "on-demand".into(),
+            },
+            endpoints: info.endpoints.clone(),
+            prefix: info.prefix.clone(),
+            connected: st.connected.load(Ordering::Relaxed),
+            lease_id: st.lease_id.load(Ordering::Relaxed),
+            lease_secs: info.lease_secs,
+            last_resync_unix: g(&st.last_resync_unix),
+            last_resync_ms: g(&st.last_resync_ms),
+            last_resync_keys: g(&st.last_resync_keys),
+            resyncs: g(&st.resyncs),
+            puts: g(&st.puts),
+            deletes: g(&st.deletes),
+            watch_events: g(&st.watch_events),
+            errors: g(&st.errors),
+            lookups: g(&st.lookups),
+            local_entries: fdb.local_entries,
+            remote_entries: fdb.remote_entries,
+            arp_bindings: f.arp_bindings,
+            miss_latency_last_us: f.miss_latency_last_us,
+            miss_latency_avg_us: f.miss_latency_sum_us / f.miss_latency_count.max(1),
+            detail: st.detail(),
+            members: self
+                .cp
+                .members()
+                .into_iter()
+                .map(|m| MemberEntry {
+                    name: m.name.to_string(),
+                    vtep: m.vtep,
+                    vnis: m.vnis.iter().map(|v| v.get()).collect(),
+                    version: m.version,
+                })
+                .collect(),
         }
     }
 

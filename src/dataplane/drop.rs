@@ -49,10 +49,13 @@ pub enum DropReason {
     ArpNotForUs,
     /// ICMP to the VTEP address other than a valid echo request.
     IcmpNotEcho,
+    /// Access frame for a MAC that is itself behind the access side (the segment delivers it;
+    /// tunnelling it would loop it back).
+    LocalDestination,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 23;
 
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
@@ -77,6 +80,7 @@ impl DropReason {
         DropReason::BadInnerFrame,
         DropReason::ArpNotForUs,
         DropReason::IcmpNotEcho,
+        DropReason::LocalDestination,
     ];
 
     /// The label used in metrics and summaries (snake_case, stable).
@@ -104,6 +108,7 @@ impl DropReason {
             DropReason::BadInnerFrame => "bad_inner_frame",
             DropReason::ArpNotForUs => "arp_not_for_us",
             DropReason::IcmpNotEcho => "icmp_not_echo",
+            DropReason::LocalDestination => "local_destination",
         }
     }
 }

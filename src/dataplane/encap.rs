@@ -19,13 +19,13 @@ use super::flow_hash::flow_hash_at;
 use super::settings::{PipelineSettings, VniSettings, OUTER_IP_OVERHEAD, OUTER_LEN};
 use super::tx::Sink;
 use super::DropReason;
-use crate::fdb::{FdbKey, Replica, Report};
+use crate::fdb::{FdbKey, Replica, Report, LOCAL};
 use crate::io::{Burst, Packet, PacketPool, BURST_SIZE};
 use crate::metrics::WorkerCountersInner;
 use crate::types::{MacAddr, Vni};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{IpProtocol, Ipv4Repr};
-use crate::wire::{checksum, udp, vxlan};
+use crate::wire::{arp, checksum, udp, vxlan};
 
 /// Flood-list entries resolved per packet; longer lists are cut (and counted as drops).
 pub const MAX_FLOOD: usize = 128;
@@ -211,21 +211,95 @@ pub fn push_outer<P: Packet>(
     Ok(())
 }
 
-/// Encapsulates a burst received on the access port. Drains `pkts`.
+/// The source MAC of an untagged frame and the IPv4 address it carries for its sender (ARP
+/// sender address or IPv4 source), for access-side learning.
+#[inline]
+fn access_source(data: &[u8]) -> Option<(MacAddr, Option<Ipv4Addr>)> {
+    let src = MacAddr::from_slice(data.get(6..12)?)?;
+    if src.is_multicast() || src.is_zero() {
+        return None;
+    }
+    let ip_at = match data.get(12..14)? {
+        [0x08, 0x06] => 14 + 14, // ARP sender protocol address
+        [0x08, 0x00] => 14 + 12, // IPv4 source
+        _ => return Some((src, None)),
+    };
+    let ip = data
+        .get(ip_at..ip_at + 4)
+        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+    Some((src, ip))
+}
+
+/// ARP suppression: turns an access-side ARP request for a known overlay host into its reply
+/// in place (back out of the access port, re-tagged with the VNI's VLAN). Gratuitous ARP,
+/// probes (sender 0.0.0.0) and unknown targets are left alone, to be flooded.
+fn arp_suppress<P: Packet>(pkt: &mut P, vni: &VniSettings, replica: &Replica) -> bool {
+    let data = pkt.data_mut();
+    if data.get(12..14) != Some(&[0x08, 0x06][..]) {
+        return false;
+    }
+    let Some(body) = data.get_mut(ethernet::HEADER_LEN..) else {
+        return false;
+    };
+    let Ok(mut a) = arp::Packet::new_checked(body) else {
+        return false;
+    };
+    if !a.is_ethernet_ipv4() || a.operation() != arp::ArpOperation::Request {
+        return false;
+    }
+    let (sha, spa, tpa) = (
+        a.source_hardware_addr(),
+        a.source_protocol_addr(),
+        a.target_protocol_addr(),
+    );
+    if spa == tpa || spa.is_unspecified() || sha.is_multicast() {
+        return false;
+    }
+    let Some(mac) = replica.arp_lookup(vni.vni, tpa) else {
+        return false;
+    };
+    if mac == sha {
+        return false;
+    }
+    a.set_operation(arp::ArpOperation::Reply);
+    a.set_source_hardware_addr(mac);
+    a.set_source_protocol_addr(tpa);
+    a.set_target_hardware_addr(sha);
+    a.set_target_protocol_addr(spa);
+    ethernet::emit_header(data, sha, mac, EtherType::Arp);
+    if let Some(vlan) = vni.vlan {
+        if pkt.prepend(4).is_none() {
+            return false;
+        }
+        let d = pkt.data_mut();
+        if d.len() < ethernet::HEADER_LEN + 4 {
+            return false;
+        }
+        d.copy_within(4..16, 0);
+        d[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+        d[14..16].copy_from_slice(&vlan.get().to_be_bytes());
+    }
+    true
+}
+
+/// Encapsulates a burst received on the access port. Drains `pkts`. ARP requests answered by
+/// suppression go back to `access`.
 #[allow(clippy::too_many_arguments)]
-pub fn encap_burst<P, Pool, S>(
+pub fn encap_burst<P, Pool, S, A>(
     s: &PipelineSettings,
     st: &mut EncapState,
     replica: &mut Replica,
     pool: &mut Pool,
     pkts: &mut Burst<P>,
     out: &mut S,
+    access: &mut A,
     c: &WorkerCountersInner,
     now_secs: u32,
 ) where
     P: Packet,
     Pool: PacketPool<Pkt = P>,
     S: Sink<P>,
+    A: Sink<P>,
 {
     let t = OuterTemplate::new(s);
 
@@ -240,6 +314,12 @@ pub fn encap_burst<P, Pool, S>(
     for mut pkt in pkts.drain(..) {
         match classify(&mut pkt, s) {
             Ok(k) => {
+                if k.vni.local_learning {
+                    if let Some((src, ip)) = access_source(pkt.data()) {
+                        let r = replica.learn_local(FdbKey::new(k.vni.vni, src), ip, now_secs);
+                        count_report(r, c);
+                    }
+                }
                 // At most BURST_SIZE packets come in, so none of these can be full.
                 keys.push(FdbKey::new(k.vni.vni, k.dst));
                 vnis.push(k.vni);
@@ -264,6 +344,7 @@ pub fn encap_burst<P, Pool, S>(
         let dst = key.mac;
         let remote = if dst.is_multicast() { None } else { remote };
         match remote {
+            Some(LOCAL) => c.drop(DropReason::LocalDestination),
             Some(remote) => {
                 let next_hop = match hops.get(remote) {
                     Some(mac) => mac,
@@ -287,7 +368,17 @@ pub fn encap_burst<P, Pool, S>(
                     Err(r) => c.drop(r),
                 }
             }
-            None => flood(&t, st, replica, pool, pkt, vni, port, out, c, now_secs),
+            None => {
+                if vni.arp_suppress && dst.is_broadcast() && arp_suppress(&mut pkt, vni, replica) {
+                    c.arp_suppressed.inc();
+                    access.send(pkt);
+                    continue;
+                }
+                if s.report_misses && !dst.is_multicast() {
+                    count_report(replica.report_miss(*key, now_secs), c);
+                }
+                flood(&t, st, replica, pool, pkt, vni, port, out, c, now_secs)
+            }
         }
     }
 }
@@ -351,12 +442,21 @@ fn flood<P, Pool, S>(
     Pool: PacketPool<Pkt = P>,
     S: Sink<P>,
 {
-    if vni.flood.is_empty() {
+    let fleet = replica.flood_extra(vni.vni);
+    if vni.flood.is_empty() && fleet.is_empty() {
         c.drop(DropReason::NoFloodList);
         return;
     }
     let mut targets: ArrayVec<(Ipv4Addr, MacAddr), MAX_FLOOD> = ArrayVec::new();
-    for &ip in &vni.flood {
+    // The configured list, then the fleet members serving the VNI (never the same address:
+    // the control thread publishes only members the configured list lacks).
+    let mut list: ArrayVec<Ipv4Addr, MAX_FLOOD> = ArrayVec::new();
+    for &ip in vni.flood.iter().chain(fleet) {
+        if list.try_push(ip).is_err() {
+            c.drop(DropReason::NoBuffers);
+        }
+    }
+    for &ip in &list {
         match replica.next_hop(ip, now_secs) {
             Ok(mac) => {
                 if targets.try_push((ip, mac)).is_err() {
@@ -603,6 +703,8 @@ mod tests {
             vlan: crate::types::VlanId::new(100),
             flood: vec![],
             learning: false,
+            local_learning: false,
+            arp_suppress: false,
         })
         .unwrap();
         let host = MacAddr([0x02, 0, 0, 0, 0x10, 2]);
@@ -655,6 +757,7 @@ mod tests {
             &mut pool,
             &mut burst,
             &mut out,
+            &mut Vec::<MemPacket>::new(),
             &c,
             1,
         );
@@ -707,6 +810,8 @@ mod tests {
             vlan: None,
             flood: vec![],
             learning: false,
+            local_learning: false,
+            arp_suppress: false,
         })
         .unwrap();
         let (mut link, mut replica) = channel(64, 64);
@@ -760,6 +865,7 @@ mod tests {
             &mut pool,
             &mut burst,
             &mut out,
+            &mut Vec::<MemPacket>::new(),
             &c,
             1,
         );

@@ -22,6 +22,11 @@ pub struct VniSettings {
     pub flood: Vec<Ipv4Addr>,
     /// Whether decapsulated frames teach the FDB their source MAC.
     pub learning: bool,
+    /// Whether access-side source MACs are reported as local (a fleet publishes them; ARP
+    /// suppression answers from them). Costs one replica probe per frame when on.
+    pub local_learning: bool,
+    /// Answer access-side ARP requests for known overlay hosts instead of flooding them.
+    pub arp_suppress: bool,
 }
 
 /// Index into [`PipelineSettings::vnis`]; `u16::MAX` means "not mapped".
@@ -38,6 +43,8 @@ pub struct PipelineSettings {
     pub ttl: u8,
     pub dont_fragment: bool,
     pub underlay_mtu: u16,
+    /// Report unicast FDB misses to the control thread (the fleet's on-demand mode).
+    pub report_misses: bool,
     vnis: Vec<VniSettings>,
     /// VLAN id → index into `vnis`.
     by_vlan: Box<[u16; 4096]>,
@@ -71,6 +78,7 @@ impl PipelineSettings {
             ttl: 64,
             dont_fragment: true,
             underlay_mtu: 1500,
+            report_misses: false,
             vnis: Vec::new(),
             by_vlan: Box::new([NONE; 4096]),
             untagged: NONE,
@@ -158,6 +166,8 @@ mod tests {
             vlan: vlan.and_then(VlanId::new),
             flood: vec![],
             learning: true,
+            local_learning: false,
+            arp_suppress: false,
         }
     }
 

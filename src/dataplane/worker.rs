@@ -143,6 +143,11 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
                 queue_counters: &c.underlay_tx,
                 worker: c,
             };
+            let mut back = TxSink {
+                port: &mut self.access_tx,
+                queue_counters: &c.access_tx,
+                worker: c,
+            };
             encap_burst(
                 &self.settings,
                 &mut self.encap,
@@ -150,6 +155,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
                 &mut self.pool,
                 &mut self.burst,
                 &mut out,
+                &mut back,
                 c,
                 now_secs,
             );

@@ -14,15 +14,17 @@
 //! - A new control plane holds nothing: the integrator adds the configuration's static FDB
 //!   and neighbour entries through `add_static` / `neighbor_add`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::neighbor::{NeighborConfig, NeighborTable};
 use super::replica::{WorkerLink, DEFAULT_FDB_CAPACITY};
+use super::source::{Member, RemoteEntry, SourceRequest, SourceUpdate};
 use super::table::{FdbTable, LearnOutcome};
-use super::{Delta, Event, FdbKey, Versioned};
+use super::{Delta, Event, FdbKey, Versioned, LOCAL};
 use crate::types::{MacAddr, Vni};
 
 pub use super::neighbor::{NeighborRow, NeighborState};
@@ -65,6 +67,78 @@ pub struct FdbSettings {
     pub arp_max_retries: u32,
 }
 
+/// IPv4 addresses remembered per local MAC (ARP and IPv4 sources seen), at most.
+pub const MAX_IPS_PER_MAC: usize = 4;
+
+/// How the control plane takes part in a fleet (see `fdb::source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetSettings {
+    /// This gateway's member name: the source's reports of its own entries are ignored.
+    pub member: Arc<str>,
+    /// Configured flood lists: fleet members already in them are not added again.
+    pub static_flood: BTreeMap<Vni, Vec<Ipv4Addr>>,
+    /// VNIs whose ARP requests workers answer from their replica.
+    pub arp_suppress: BTreeSet<Vni>,
+    /// Look misses up in the source instead of holding every remote entry.
+    pub on_demand: bool,
+    /// On-demand: how long a key the source does not have is not asked for again.
+    pub negative: Duration,
+    /// On-demand: lookups per second at most.
+    pub max_lookups_per_sec: u32,
+    /// Whether a source is attached (requests are queued for it only then).
+    pub has_source: bool,
+}
+
+impl Default for FleetSettings {
+    fn default() -> Self {
+        FleetSettings {
+            member: Arc::from(""),
+            static_flood: BTreeMap::new(),
+            arp_suppress: BTreeSet::new(),
+            on_demand: false,
+            negative: Duration::from_secs(5),
+            max_lookups_per_sec: 1000,
+            has_source: false,
+        }
+    }
+}
+
+/// Fleet counters, for `/metrics` and `vxgate cluster status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FleetStats {
+    pub members: u64,
+    pub local_published: u64,
+    pub local_withdrawn: u64,
+    pub remote_applied: u64,
+    pub remote_withdrawn: u64,
+    pub snapshots: u64,
+    pub lookups: u64,
+    pub lookups_found: u64,
+    pub lookups_negative: u64,
+    pub lookups_rate_limited: u64,
+    /// Miss reported by a worker → entry installed, summed and last, in microseconds.
+    pub miss_latency_sum_us: u64,
+    pub miss_latency_count: u64,
+    pub miss_latency_last_us: u64,
+    pub miss_latency_max_us: u64,
+    pub arp_bindings: u64,
+    pub flood_members: u64,
+}
+
+/// What the fleet knows of an entry beyond the table: who published it, its addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct EntryInfo {
+    origin: Option<Arc<str>>,
+    ips: Vec<Ipv4Addr>,
+}
+
+/// An on-demand lookup in flight, or a negative answer being remembered.
+#[derive(Debug, Clone, Copy)]
+struct Lookup {
+    since: Instant,
+    negative: bool,
+}
+
 /// Counters for `/metrics` and the CLI.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FdbStats {
@@ -84,6 +158,8 @@ pub struct FdbStats {
     pub backlog_deltas: u64,
     /// ARP requests asked of worker 0 (added field).
     pub arp_requests: u64,
+    /// Entries behind this gateway's access side (added field).
+    pub local_entries: u64,
 }
 
 /// The single writer of the FDB and neighbour tables.
@@ -99,6 +175,17 @@ pub struct ControlPlane {
     /// Reused buffers (drained events, neighbour deltas).
     events: Vec<Event>,
     pending: Vec<Delta>,
+    fleet: FleetSettings,
+    info: HashMap<FdbKey, EntryInfo>,
+    /// ARP bindings published to the replicas.
+    arp_bound: HashMap<(Vni, Ipv4Addr), MacAddr>,
+    members: BTreeMap<Arc<str>, Member>,
+    /// Fleet members published into each VNI's flood list.
+    flood_published: BTreeMap<Vni, BTreeSet<Ipv4Addr>>,
+    lookups: HashMap<FdbKey, Lookup>,
+    lookup_window: (Instant, u32),
+    requests: Vec<SourceRequest>,
+    fleet_stats: FleetStats,
 }
 
 impl ControlPlane {
@@ -133,7 +220,22 @@ impl ControlPlane {
             last_aging_scan: now,
             events: Vec::new(),
             pending: Vec::new(),
+            fleet: FleetSettings::default(),
+            info: HashMap::new(),
+            arp_bound: HashMap::new(),
+            members: BTreeMap::new(),
+            flood_published: BTreeMap::new(),
+            lookups: HashMap::new(),
+            lookup_window: (now, 0),
+            requests: Vec::new(),
+            fleet_stats: FleetStats::default(),
         }
+    }
+
+    /// Takes part in a fleet (ARP suppression works without one too: local snooping).
+    pub fn with_fleet(mut self, fleet: FleetSettings) -> ControlPlane {
+        self.fleet = fleet;
+        self
     }
 
     /// Bounds the FDB (all kinds together) at `max_entries`; set it to the replicas' capacity
@@ -295,6 +397,8 @@ impl ControlPlane {
                 },
                 Event::NeighborMiss { ip } => self.neighbors.miss(ip, now, &mut self.pending),
                 Event::NeighborSeen { ip, mac } => self.neighbors.seen(ip, mac, &mut self.pending),
+                Event::LocalSeen { key, ip } => self.local_seen(key, ip, now),
+                Event::Miss { key } => self.miss(key, now),
             }
             self.publish_pending();
         }
@@ -302,9 +406,17 @@ impl ControlPlane {
 
         if now.saturating_duration_since(self.last_aging_scan) >= self.aging_scan {
             self.last_aging_scan = now;
-            for key in self.table.expire(now) {
+            for (key, kind) in self.table.expire(now) {
                 self.publish(Delta::FdbRemove { key });
+                self.forget(key);
+                if kind == EntryKind::Local {
+                    self.request(SourceRequest::WithdrawLocal { key });
+                    self.fleet_stats.local_withdrawn += 1;
+                }
             }
+            let negative = self.fleet.negative;
+            self.lookups
+                .retain(|_, l| now.saturating_duration_since(l.since) < negative);
         }
         self.neighbors.tick(now, &mut self.pending);
         self.publish_pending();
@@ -341,6 +453,311 @@ impl ControlPlane {
             learn_ignored: c.learn_ignored,
             backlog_deltas: self.backlogs.iter().map(|b| b.len() as u64).sum(),
             arp_requests: self.neighbors.counters().arp_requests,
+            local_entries: self.table.local_count() as u64,
+        }
+    }
+
+    // ---- the fleet: local MACs out, remote entries and members in (see `fdb::source`) ----
+
+    fn request(&mut self, r: SourceRequest) {
+        if self.fleet.has_source {
+            self.requests.push(r);
+        }
+    }
+
+    /// Requests for the source queued since the last call.
+    pub fn take_requests(&mut self) -> Vec<SourceRequest> {
+        std::mem::take(&mut self.requests)
+    }
+
+    fn local_seen(&mut self, key: FdbKey, ip: Option<Ipv4Addr>, now: Instant) {
+        let outcome = self.table.learn_local(key, now);
+        let fresh = match outcome {
+            LearnOutcome::Added | LearnOutcome::Moved => {
+                self.publish(Delta::FdbSet { key, remote: LOCAL });
+                // Moved here from another gateway: whatever it published is not ours to keep.
+                self.forget(key);
+                true
+            }
+            LearnOutcome::Refreshed => false,
+            _ => return,
+        };
+        let info = self.info.entry(key).or_default();
+        let mut changed = fresh;
+        if let Some(ip) = ip.filter(|ip| !ip.is_unspecified() && !ip.is_broadcast()) {
+            if !info.ips.contains(&ip) {
+                if info.ips.len() >= MAX_IPS_PER_MAC {
+                    info.ips.remove(0);
+                }
+                info.ips.push(ip);
+                changed = true;
+            }
+        }
+        if changed {
+            let ips = info.ips.clone();
+            for ip in &ips {
+                self.bind(key.vni, *ip, key.mac);
+            }
+            self.request(SourceRequest::PublishLocal { key, ips });
+            self.fleet_stats.local_published += 1;
+        }
+    }
+
+    fn miss(&mut self, key: FdbKey, now: Instant) {
+        if !self.fleet.on_demand || !self.fleet.has_source || self.table.get(&key).is_some() {
+            return;
+        }
+        if self.lookups.contains_key(&key) {
+            return; // in flight, or known absent for a while
+        }
+        let (second, used) = self.lookup_window;
+        if now.saturating_duration_since(second) >= Duration::from_secs(1) {
+            self.lookup_window = (now, 0);
+        } else if used >= self.fleet.max_lookups_per_sec {
+            self.fleet_stats.lookups_rate_limited += 1;
+            return;
+        }
+        self.lookup_window.1 += 1;
+        self.lookups.insert(
+            key,
+            Lookup {
+                since: now,
+                negative: false,
+            },
+        );
+        self.fleet_stats.lookups += 1;
+        self.request(SourceRequest::Lookup { key });
+    }
+
+    /// Publishes an ARP binding for a VNI with suppression on.
+    fn bind(&mut self, vni: Vni, ip: Ipv4Addr, mac: MacAddr) {
+        if !self.fleet.arp_suppress.contains(&vni) {
+            return;
+        }
+        if self.arp_bound.insert((vni, ip), mac) != Some(mac) {
+            self.publish(Delta::ArpSet { vni, ip, mac });
+        }
+    }
+
+    /// Drops what the fleet knew of an entry, and the ARP bindings it held.
+    fn forget(&mut self, key: FdbKey) {
+        let Some(info) = self.info.remove(&key) else {
+            return;
+        };
+        for ip in info.ips {
+            if self.arp_bound.get(&(key.vni, ip)) == Some(&key.mac) {
+                self.arp_bound.remove(&(key.vni, ip));
+                self.publish(Delta::ArpRemove { vni: key.vni, ip });
+            }
+        }
+    }
+
+    /// Applies one update from the source of remote entries.
+    pub fn apply_source(&mut self, update: SourceUpdate, now: Instant) {
+        self.now = self.now.max(now);
+        match update {
+            SourceUpdate::Snapshot {
+                members,
+                entries,
+                complete,
+            } => self.snapshot(members, entries, complete),
+            SourceUpdate::Upsert(e) => self.upsert(e),
+            SourceUpdate::Withdraw { key } => self.withdraw(key),
+            SourceUpdate::MemberUp(m) => {
+                if *m.name != *self.fleet.member {
+                    self.members.insert(m.name.clone(), m);
+                    self.sync_flood();
+                }
+            }
+            SourceUpdate::MemberDown { name } => {
+                if self.members.remove(&name).is_some() {
+                    self.sync_flood();
+                }
+            }
+            SourceUpdate::NotFound { key } => {
+                if let Some(l) = self.lookups.get_mut(&key) {
+                    l.negative = true;
+                    l.since = self.now;
+                    self.fleet_stats.lookups_negative += 1;
+                }
+            }
+        }
+        self.publish_pending();
+    }
+
+    fn snapshot(&mut self, members: Vec<Member>, entries: Vec<RemoteEntry>, complete: bool) {
+        self.fleet_stats.snapshots += 1;
+        self.members = members
+            .into_iter()
+            .filter(|m| *m.name != *self.fleet.member)
+            .map(|m| (m.name.clone(), m))
+            .collect();
+        self.sync_flood();
+        let mine: BTreeSet<FdbKey> = self.table.keys_of(EntryKind::Local).into_iter().collect();
+        // Our own keys in the store that we no longer hold: ours to delete.
+        let mut theirs = BTreeSet::new();
+        for e in &entries {
+            if *e.origin == *self.fleet.member {
+                if !mine.contains(&e.key) {
+                    self.request(SourceRequest::WithdrawLocal { key: e.key });
+                }
+            } else {
+                theirs.insert(e.key);
+            }
+        }
+        for key in self.table.keys_of(EntryKind::Remote) {
+            if !complete || !theirs.contains(&key) {
+                self.withdraw(key);
+            }
+        }
+        if complete {
+            for e in entries {
+                self.upsert(e);
+            }
+        }
+        // The store may have lost ours (our lease expired while it was out of reach).
+        for key in mine {
+            let ips = self
+                .info
+                .get(&key)
+                .map(|i| i.ips.clone())
+                .unwrap_or_default();
+            self.request(SourceRequest::PublishLocal { key, ips });
+        }
+    }
+
+    fn upsert(&mut self, e: RemoteEntry) {
+        if *e.origin == *self.fleet.member {
+            return;
+        }
+        let current = self.table.get(&e.key).map(|x| x.kind);
+        if self.fleet.on_demand && current != Some(EntryKind::Remote) {
+            // Only what was asked for (or is cached) is held.
+            match self.lookups.remove(&e.key) {
+                Some(l) if !l.negative => {
+                    let us = u64::try_from(self.now.saturating_duration_since(l.since).as_micros())
+                        .unwrap_or(u64::MAX);
+                    let s = &mut self.fleet_stats;
+                    s.lookups_found += 1;
+                    s.miss_latency_sum_us += us;
+                    s.miss_latency_count += 1;
+                    s.miss_latency_last_us = us;
+                    s.miss_latency_max_us = s.miss_latency_max_us.max(us);
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+        // Another gateway's VNI we do not serve, a static entry in the way, or a full table:
+        // the entry is not held here.
+        if let Ok(changed) = self.table.set_remote(e.key, e.vtep, self.now) {
+            if changed {
+                self.publish(Delta::FdbSet {
+                    key: e.key,
+                    remote: e.vtep,
+                });
+            }
+            if current == Some(EntryKind::Local) {
+                self.fleet_stats.local_withdrawn += 1;
+            }
+            self.forget(e.key);
+            for ip in &e.ips {
+                self.bind(e.key.vni, *ip, e.key.mac);
+            }
+            self.info.insert(
+                e.key,
+                EntryInfo {
+                    origin: Some(e.origin),
+                    ips: e.ips,
+                },
+            );
+            self.fleet_stats.remote_applied += 1;
+        }
+    }
+
+    fn withdraw(&mut self, key: FdbKey) {
+        if self.table.get(&key).map(|e| e.kind) == Some(EntryKind::Remote) {
+            let _ = self.table.remove(key);
+            self.publish(Delta::FdbRemove { key });
+            self.forget(key);
+            self.fleet_stats.remote_withdrawn += 1;
+        }
+    }
+
+    /// Makes the published fleet flood lists equal to the members serving each VNI.
+    fn sync_flood(&mut self) {
+        let own = self.neighbors_vtep();
+        let mut want: BTreeMap<Vni, BTreeSet<Ipv4Addr>> = BTreeMap::new();
+        for m in self.members.values() {
+            for vni in &m.vnis {
+                let configured = self.fleet.static_flood.get(vni);
+                if self.table.serves(*vni)
+                    && m.vtep != own
+                    && !configured.is_some_and(|l| l.contains(&m.vtep))
+                {
+                    want.entry(*vni).or_default().insert(m.vtep);
+                }
+            }
+        }
+        let mut deltas = Vec::new();
+        for (vni, have) in &self.flood_published {
+            let w = want.get(vni);
+            for ip in have {
+                if !w.is_some_and(|w| w.contains(ip)) {
+                    deltas.push(Delta::FloodRemove {
+                        vni: *vni,
+                        remote: *ip,
+                    });
+                }
+            }
+        }
+        for (vni, w) in &want {
+            let have = self.flood_published.get(vni);
+            for ip in w {
+                if !have.is_some_and(|h| h.contains(ip)) {
+                    deltas.push(Delta::FloodAdd {
+                        vni: *vni,
+                        remote: *ip,
+                    });
+                }
+            }
+        }
+        self.flood_published = want;
+        for d in deltas {
+            self.publish(d);
+        }
+    }
+
+    fn neighbors_vtep(&self) -> Ipv4Addr {
+        self.neighbors.vtep_ip()
+    }
+
+    /// The fleet members known (this gateway excluded), by name.
+    pub fn members(&self) -> Vec<Member> {
+        self.members.values().cloned().collect()
+    }
+
+    /// The fleet members each VNI floods to beside its configured list.
+    pub fn fleet_flood(&self) -> &BTreeMap<Vni, BTreeSet<Ipv4Addr>> {
+        &self.flood_published
+    }
+
+    /// Who published an entry (a member name), for remote entries.
+    pub fn origin(&self, key: &FdbKey) -> Option<&str> {
+        self.info.get(key).and_then(|i| i.origin.as_deref())
+    }
+
+    /// The IPv4 addresses known for an entry.
+    pub fn ips(&self, key: &FdbKey) -> &[Ipv4Addr] {
+        self.info.get(key).map_or(&[], |i| i.ips.as_slice())
+    }
+
+    pub fn fleet_stats(&self) -> FleetStats {
+        FleetStats {
+            members: self.members.len() as u64,
+            arp_bindings: self.arp_bound.len() as u64,
+            flood_members: self.flood_published.values().map(|s| s.len() as u64).sum(),
+            ..self.fleet_stats
         }
     }
 }

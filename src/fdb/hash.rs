@@ -427,9 +427,10 @@ impl FdbMap {
     }
 }
 
-/// A small fixed-capacity map keyed by IPv4 address (linear probing, backward-shift delete).
+/// A small fixed-capacity map keyed by IPv4 address, or by any 64-bit key through the `*_u64`
+/// methods (linear probing, backward-shift delete).
 pub struct IpMap<V: Copy> {
-    slots: Box<[Option<(u32, V)>]>,
+    slots: Box<[Option<(u64, V)>]>,
     mask: usize,
     len: usize,
     max_len: usize,
@@ -451,12 +452,12 @@ impl<V: Copy> IpMap<V> {
     }
 
     #[inline(always)]
-    fn home(&self, ip: u32) -> usize {
-        (folded_mul(u64::from(ip) ^ self.seed, 0x9e37_79b9_7f4a_7c15) as usize) & self.mask
+    fn home(&self, ip: u64) -> usize {
+        (folded_mul(ip ^ self.seed, 0x9e37_79b9_7f4a_7c15) as usize) & self.mask
     }
 
     #[inline]
-    fn find(&self, ip: u32) -> Option<usize> {
+    fn find(&self, ip: u64) -> Option<usize> {
         let mut i = self.home(ip);
         loop {
             match self.slots[i & self.mask] {
@@ -469,13 +470,22 @@ impl<V: Copy> IpMap<V> {
 
     #[inline]
     pub fn get(&self, ip: Ipv4Addr) -> Option<V> {
-        let i = self.find(u32::from(ip))?;
+        self.get_u64(u64::from(u32::from(ip)))
+    }
+
+    #[inline]
+    pub fn get_u64(&self, key: u64) -> Option<V> {
+        let i = self.find(key)?;
         self.slots[i & self.mask].map(|(_, v)| v)
     }
 
     /// Inserts or replaces; refused when full.
     pub fn insert(&mut self, ip: Ipv4Addr, v: V) -> Result<(), TableFull> {
-        let key = u32::from(ip);
+        self.insert_u64(u64::from(u32::from(ip)), v)
+    }
+
+    /// Inserts or replaces under a 64-bit key; refused when full.
+    pub fn insert_u64(&mut self, key: u64, v: V) -> Result<(), TableFull> {
         let mut i = self.home(key);
         loop {
             match self.slots[i & self.mask] {
@@ -495,7 +505,11 @@ impl<V: Copy> IpMap<V> {
     }
 
     pub fn remove(&mut self, ip: Ipv4Addr) -> bool {
-        let Some(mut hole) = self.find(u32::from(ip)) else {
+        self.remove_u64(u64::from(u32::from(ip)))
+    }
+
+    pub fn remove_u64(&mut self, key: u64) -> bool {
+        let Some(mut hole) = self.find(key) else {
             return false;
         };
         let mask = self.mask;

@@ -19,6 +19,7 @@ pub mod control;
 pub mod hash;
 pub mod neighbor;
 pub mod replica;
+pub mod source;
 pub mod table;
 
 pub use control::{ControlPlane, FdbError};
@@ -61,6 +62,25 @@ pub enum Delta {
     NeighborRemove {
         ip: Ipv4Addr,
     },
+    /// Add a remote VTEP to a VNI's flood list, beside the configured ones (fleet members).
+    FloodAdd {
+        vni: Vni,
+        remote: Ipv4Addr,
+    },
+    FloodRemove {
+        vni: Vni,
+        remote: Ipv4Addr,
+    },
+    /// An IPv4 → MAC binding of an overlay host, for ARP suppression in its VNI.
+    ArpSet {
+        vni: Vni,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+    },
+    ArpRemove {
+        vni: Vni,
+        ip: Ipv4Addr,
+    },
     /// Ask the worker to transmit an ARP request for `ip` on the underlay port (the control
     /// thread owns no queue; worker 0 sends on its behalf).
     ArpRequest {
@@ -84,7 +104,15 @@ pub enum Event {
     NeighborMiss { ip: Ipv4Addr },
     /// An ARP packet from the underlay told us `ip` is at `mac`.
     NeighborSeen { ip: Ipv4Addr, mac: MacAddr },
+    /// `key` was seen as a source on the access side (behind this gateway), with the IPv4
+    /// address its frame carried (ARP sender or IPv4 source), if any.
+    LocalSeen { key: FdbKey, ip: Option<Ipv4Addr> },
+    /// A known-unicast destination missed the replica (reported only in on-demand mode).
+    Miss { key: FdbKey },
 }
+
+/// The value a replica holds for a MAC behind this gateway's own access side: no tunnel.
+pub const LOCAL: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
 
 /// What became of a report from the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -112,6 +112,11 @@ impl NeighborTable {
         }
     }
 
+    /// This gateway's own VTEP address.
+    pub fn vtep_ip(&self) -> Ipv4Addr {
+        self.cfg.vtep_ip
+    }
+
     pub fn counters(&self) -> NeighborCounters {
         self.counters
     }

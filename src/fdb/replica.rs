@@ -40,6 +40,10 @@ pub const MISS_CAPACITY: usize = 4096;
 pub const ARP_QUEUE_CAPACITY: usize = 64;
 /// Slots of the direct-mapped filter that rate limits reports of not-yet-known keys.
 const LEARN_FILTER_SLOTS: usize = 1024;
+/// IPv4 → MAC bindings a replica holds for ARP suppression.
+pub const ARP_CAPACITY: usize = 64 * 1024;
+/// Fleet members a VNI's flood list holds beyond its configured entries.
+pub const FLOOD_EXTRA_CAPACITY: usize = 128;
 
 /// The control thread's end of one worker's channels.
 pub struct WorkerLink {
@@ -75,6 +79,10 @@ pub fn channel_with_capacity(
             neighbors: IpMap::with_capacity(NEIGHBOR_CAPACITY),
             misses: IpMap::with_capacity(MISS_CAPACITY),
             learn_filter: vec![0; LEARN_FILTER_SLOTS].into_boxed_slice(),
+            miss_filter: vec![0; LEARN_FILTER_SLOTS].into_boxed_slice(),
+            arp: IpMap::with_capacity(ARP_CAPACITY),
+            flood_extra: Vec::new(),
+            refused_floods: 0,
             deltas: dc,
             events: ep,
             applied,
@@ -93,6 +101,15 @@ pub struct Replica {
     misses: IpMap<u32>,
     /// Direct-mapped: high 32 bits of a key hash, low 32 bits the second it was last reported.
     learn_filter: Box<[u64]>,
+    /// The same for on-demand miss reports.
+    miss_filter: Box<[u64]>,
+    /// (VNI << 32 | IPv4) → MAC of overlay hosts, for ARP suppression.
+    arp: IpMap<MacAddr>,
+    /// Per VNI (sorted), the fleet members flooded beside the configured list. Capacity is
+    /// reserved before the worker starts ([`Replica::reserve_flood`]), so applying a delta
+    /// never allocates.
+    flood_extra: Vec<(Vni, Vec<Ipv4Addr>)>,
+    refused_floods: u64,
     deltas: rtrb::Consumer<Versioned>,
     events: rtrb::Producer<Event>,
     applied: Arc<CachePadded<AtomicU64>>,
@@ -136,11 +153,75 @@ impl Replica {
             Delta::NeighborRemove { ip } => {
                 self.neighbors.remove(ip);
             }
+            Delta::FloodAdd { vni, remote } => {
+                if let Ok(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
+                    if let Some((_, list)) = self.flood_extra.get_mut(i) {
+                        if !list.contains(&remote) {
+                            // Never past the reserved capacity: no allocation here.
+                            if list.len() < list.capacity() {
+                                list.push(remote);
+                            } else {
+                                self.refused_floods += 1;
+                            }
+                        }
+                    }
+                } else {
+                    self.refused_floods += 1;
+                }
+            }
+            Delta::FloodRemove { vni, remote } => {
+                if let Ok(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
+                    if let Some((_, list)) = self.flood_extra.get_mut(i) {
+                        list.retain(|r| *r != remote);
+                    }
+                }
+            }
+            Delta::ArpSet { vni, ip, mac } => {
+                if self.arp.insert_u64(arp_key(vni, ip), mac).is_err() {
+                    self.refused_floods += 1;
+                }
+            }
+            Delta::ArpRemove { vni, ip } => {
+                self.arp.remove_u64(arp_key(vni, ip));
+            }
             Delta::ArpRequest { ip } => {
                 // The control thread retries, so a request lost to a full queue is harmless.
                 let _ = self.arp_requests.try_push(ip);
             }
         }
+    }
+
+    /// Reserves the fleet flood lists of `vnis` (before the worker starts; allocates).
+    pub fn reserve_flood(&mut self, vnis: &[Vni]) {
+        for &vni in vnis {
+            if let Err(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
+                self.flood_extra
+                    .insert(i, (vni, Vec::with_capacity(FLOOD_EXTRA_CAPACITY)));
+            }
+        }
+    }
+
+    /// The fleet members a VNI floods to beside its configured list.
+    #[inline]
+    pub fn flood_extra(&self, vni: Vni) -> &[Ipv4Addr] {
+        match self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
+            Ok(i) => self.flood_extra.get(i).map_or(&[], |(_, l)| l.as_slice()),
+            Err(_) => &[],
+        }
+    }
+
+    /// The MAC of overlay host `ip` in `vni`, for ARP suppression.
+    #[inline]
+    pub fn arp_lookup(&self, vni: Vni, ip: Ipv4Addr) -> Option<MacAddr> {
+        if self.arp.is_empty() {
+            return None;
+        }
+        self.arp.get_u64(arp_key(vni, ip))
+    }
+
+    /// Flood-list or ARP-binding deltas refused for lack of room (should stay 0).
+    pub fn refused_floods(&self) -> u64 {
+        self.refused_floods
     }
 
     /// The generation of the last applied delta.
@@ -205,21 +286,67 @@ impl Replica {
             Stamp::Due => Self::push(&mut self.events, Event::Learn { key, remote }),
             Stamp::Absent | Stamp::Moved => {
                 let h = self.fdb.key_hash(&key);
-                let tag = h & 0xffff_ffff_0000_0000;
-                let idx = (h as usize) & (LEARN_FILTER_SLOTS - 1);
-                let Some(slot) = self.learn_filter.get_mut(idx) else {
-                    return Report::NotNeeded;
-                };
-                if *slot & 0xffff_ffff_0000_0000 == tag && *slot as u32 == now_secs {
-                    return Report::NotNeeded;
-                }
-                let r = Self::push(&mut self.events, Event::Learn { key, remote });
-                if r == Report::Sent {
-                    *slot = tag | u64::from(now_secs);
-                }
-                r
+                let ev = Event::Learn { key, remote };
+                Self::filtered_push(&mut self.learn_filter, &mut self.events, h, now_secs, ev)
             }
         }
+    }
+
+    /// Records that `key` was seen as a source on the access side, and reports it when it is
+    /// new here, moved here, or due for an ageing refresh — the same one-probe, rate-limited
+    /// path as [`Replica::learn`], with [`super::LOCAL`] as the stored value. `ip` is the
+    /// address the frame carried, sent along with the report.
+    #[inline]
+    pub fn learn_local(&mut self, key: FdbKey, ip: Option<Ipv4Addr>, now_secs: u32) -> Report {
+        let ev = Event::LocalSeen { key, ip };
+        match self
+            .fdb
+            .check_and_stamp(&key, super::LOCAL, now_secs, REFRESH_INTERVAL_SECS)
+        {
+            Stamp::Fresh => Report::NotNeeded,
+            Stamp::Due => Self::push(&mut self.events, ev),
+            Stamp::Absent | Stamp::Moved => {
+                let h = self.fdb.key_hash(&key);
+                Self::filtered_push(&mut self.learn_filter, &mut self.events, h, now_secs, ev)
+            }
+        }
+    }
+
+    /// Reports a unicast miss (on-demand mode), at most once per second per key.
+    #[inline]
+    pub fn report_miss(&mut self, key: FdbKey, now_secs: u32) -> Report {
+        let h = self.fdb.key_hash(&key);
+        Self::filtered_push(
+            &mut self.miss_filter,
+            &mut self.events,
+            h,
+            now_secs,
+            Event::Miss { key },
+        )
+    }
+
+    /// Pushes `ev` unless the direct-mapped `filter` saw the same key hash this second.
+    #[inline]
+    fn filtered_push(
+        filter: &mut [u64],
+        events: &mut rtrb::Producer<Event>,
+        h: u64,
+        now_secs: u32,
+        ev: Event,
+    ) -> Report {
+        let tag = h & 0xffff_ffff_0000_0000;
+        let idx = (h as usize) & (LEARN_FILTER_SLOTS - 1);
+        let Some(slot) = filter.get_mut(idx) else {
+            return Report::NotNeeded;
+        };
+        if *slot & 0xffff_ffff_0000_0000 == tag && *slot as u32 == now_secs {
+            return Report::NotNeeded;
+        }
+        let r = Self::push(events, ev);
+        if r == Report::Sent {
+            *slot = tag | u64::from(now_secs);
+        }
+        r
     }
 
     /// The next-hop MAC for a remote VTEP. On a miss, reports it (at most once per
@@ -266,6 +393,12 @@ impl Replica {
             Err(_) => Report::QueueFull,
         }
     }
+}
+
+/// The ARP-suppression key of `ip` in `vni`.
+#[inline]
+fn arp_key(vni: Vni, ip: Ipv4Addr) -> u64 {
+    (u64::from(vni.get()) << 32) | u64::from(u32::from(ip))
 }
 
 #[cfg(test)]

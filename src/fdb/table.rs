@@ -2,9 +2,12 @@
 //!
 //! # Design
 //! - One entry per (VNI, MAC) with its kind: `Static` (config or CLI), `Remote` (from a
-//!   distributed store) or `Learned` (reported by a worker). Precedence is
-//!   static > remote > learned: a learned sighting never replaces a static or remote entry, a
-//!   remote entry replaces a learned one but never a static one, a static entry replaces all.
+//!   distributed store), `Local` (seen as a source on this gateway's access side) or `Learned`
+//!   (reported by a worker from the underlay). Precedence is static > remote, local > learned:
+//!   a learned sighting never replaces anything else, a static entry replaces all and is never
+//!   replaced. Remote and local follow the host (MAC mobility): a local sighting replaces a
+//!   remote entry (the host moved here) and a store update replaces a local one (it moved
+//!   away), whichever is newer.
 //! - Learning is per VNI: a VNI without a policy is unknown (its events are rejected), a VNI
 //!   with learning off ignores events (counted apart), and learned entries are capped per VNI
 //!   and globally. A known MAC seen behind a new VTEP moves (counted).
@@ -30,6 +33,8 @@ pub enum EntryKind {
     Learned,
     /// From the distributed store; never ages, replaces learned entries.
     Remote,
+    /// Behind this gateway's access side (its replica value is [`super::LOCAL`]); ages.
+    Local,
 }
 
 impl fmt::Display for EntryKind {
@@ -38,6 +43,7 @@ impl fmt::Display for EntryKind {
             EntryKind::Static => "static",
             EntryKind::Learned => "learned",
             EntryKind::Remote => "remote",
+            EntryKind::Local => "local",
         })
     }
 }
@@ -101,6 +107,7 @@ pub struct FdbTable {
     learned_total: usize,
     static_total: usize,
     remote_total: usize,
+    local_total: usize,
     max_learned_total: usize,
     max_entries: usize,
     aging: Duration,
@@ -122,6 +129,7 @@ impl FdbTable {
             learned_total: 0,
             static_total: 0,
             remote_total: 0,
+            local_total: 0,
             max_learned_total,
             max_entries,
             aging,
@@ -132,6 +140,11 @@ impl FdbTable {
     /// Changes the bound on all entries together; existing entries stay.
     pub fn set_max_entries(&mut self, max_entries: usize) {
         self.max_entries = max_entries;
+    }
+
+    /// Whether `vni` is configured here.
+    pub fn serves(&self, vni: Vni) -> bool {
+        self.policies.contains_key(&vni)
     }
 
     /// The bound on all entries together.
@@ -155,6 +168,10 @@ impl FdbTable {
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.static_total, self.learned_total, self.remote_total)
     }
+    /// Entries behind this gateway's access side.
+    pub fn local_count(&self) -> usize {
+        self.local_total
+    }
     /// Learned entries of one VNI.
     pub fn learned_in(&self, vni: Vni) -> usize {
         self.learned_per_vni.get(&vni).copied().unwrap_or(0)
@@ -171,6 +188,7 @@ impl FdbTable {
         match kind {
             EntryKind::Static => d(&mut self.static_total),
             EntryKind::Remote => d(&mut self.remote_total),
+            EntryKind::Local => d(&mut self.local_total),
             EntryKind::Learned => {
                 d(&mut self.learned_total);
                 d(self.learned_per_vni.entry(vni).or_insert(0));
@@ -264,7 +282,7 @@ impl FdbTable {
     /// entries empties the scope.
     pub fn only_learned(&self, vni: Option<Vni>) -> bool {
         match vni {
-            None => self.static_total == 0 && self.remote_total == 0,
+            None => self.static_total == 0 && self.remote_total == 0 && self.local_total == 0,
             Some(v) => self
                 .scope(Some(v))
                 .all(|(_, e)| e.kind == EntryKind::Learned),
@@ -353,24 +371,96 @@ impl FdbTable {
         LearnOutcome::Added
     }
 
-    /// Removes learned entries not refreshed for the ageing time; returns their keys.
-    pub fn expire(&mut self, now: Instant) -> Vec<FdbKey> {
+    /// Handles a worker's sighting of `key` as a source on the access side at `now`. Local
+    /// entries share the learned limits (per VNI and in total), whatever the VNI's learning
+    /// switch says: that switch is about the underlay.
+    pub fn learn_local(&mut self, key: FdbKey, now: Instant) -> LearnOutcome {
+        self.counters.learn_events += 1;
+        let Some(policy) = self.policies.get(&key.vni).copied() else {
+            self.counters.learn_rejected += 1;
+            return LearnOutcome::Rejected;
+        };
+        match self.entries.get_mut(&key) {
+            Some(e) if e.kind == EntryKind::Local => {
+                e.last_seen = now;
+                return LearnOutcome::Refreshed;
+            }
+            Some(e) if e.kind == EntryKind::Static => {
+                self.counters.learn_rejected += 1;
+                return LearnOutcome::Rejected;
+            }
+            Some(_) => {
+                // Learned or remote: the host is here now.
+                self.counters.moves += 1;
+                self.put(
+                    key,
+                    FdbEntry {
+                        remote: super::LOCAL,
+                        kind: EntryKind::Local,
+                        last_seen: now,
+                    },
+                );
+                return LearnOutcome::Moved;
+            }
+            None => {}
+        }
+        let in_vni = self.learned_in(key.vni) + self.local_in(key.vni);
+        if in_vni >= policy.max_learned
+            || self.learned_total + self.local_total >= self.max_learned_total
+            || self.entries.len() >= self.max_entries
+        {
+            self.counters.learn_rejected += 1;
+            return LearnOutcome::Rejected;
+        }
+        self.put(
+            key,
+            FdbEntry {
+                remote: super::LOCAL,
+                kind: EntryKind::Local,
+                last_seen: now,
+            },
+        );
+        LearnOutcome::Added
+    }
+
+    fn local_in(&self, vni: Vni) -> usize {
+        if self.local_total == 0 {
+            return 0;
+        }
+        self.scope(Some(vni))
+            .filter(|(_, e)| e.kind == EntryKind::Local)
+            .count()
+    }
+
+    /// Removes learned and local entries not refreshed for the ageing time; returns their
+    /// keys and kinds.
+    pub fn expire(&mut self, now: Instant) -> Vec<(FdbKey, EntryKind)> {
         let aging = self.aging;
-        let keys: Vec<FdbKey> = self
+        let keys: Vec<(FdbKey, EntryKind)> = self
             .entries
             .iter()
             .filter(|(_, e)| {
-                e.kind == EntryKind::Learned && now.saturating_duration_since(e.last_seen) >= aging
+                matches!(e.kind, EntryKind::Learned | EntryKind::Local)
+                    && now.saturating_duration_since(e.last_seen) >= aging
             })
-            .map(|(k, _)| *k)
+            .map(|(k, e)| (*k, e.kind))
             .collect();
-        for k in &keys {
+        for (k, _) in &keys {
             if let Some(e) = self.entries.remove(k) {
                 self.account(k.vni, e.kind, false);
             }
         }
         self.counters.aged_out += keys.len() as u64;
         keys
+    }
+
+    /// The keys of one kind (control-side resync; a scan of the whole table).
+    pub fn keys_of(&self, kind: EntryKind) -> Vec<FdbKey> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.kind == kind)
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Rows of one VNI or of all, sorted by (VNI, MAC).
@@ -499,8 +589,14 @@ mod tests {
         t.learn(key(1, 4), A, t0);
         t.learn(key(1, 4), A, t0 + Duration::from_secs(200));
         assert!(t.expire(t0 + Duration::from_secs(299)).is_empty());
-        assert_eq!(t.expire(t0 + Duration::from_secs(300)), vec![key(1, 3)]);
-        assert_eq!(t.expire(t0 + Duration::from_secs(500)), vec![key(1, 4)]);
+        assert_eq!(
+            t.expire(t0 + Duration::from_secs(300)),
+            vec![(key(1, 3), EntryKind::Learned)]
+        );
+        assert_eq!(
+            t.expire(t0 + Duration::from_secs(500)),
+            vec![(key(1, 4), EntryKind::Learned)]
+        );
         assert!(t.expire(t0 + Duration::from_secs(100_000)).is_empty());
         assert_eq!(t.len(), 2);
         assert_eq!(t.counters().aged_out, 2);

@@ -67,6 +67,8 @@ pub struct WorkerCountersInner {
     pub arp_replies: Counter,
     pub icmp_replies: Counter,
     pub arp_requests: Counter,
+    /// Access-side ARP requests answered from the replica instead of flooded.
+    pub arp_suppressed: Counter,
     /// Learn/refresh events handed to the control thread.
     pub learn_events: Counter,
     /// Events lost because the queue towards the control thread was full.

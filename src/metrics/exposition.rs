@@ -95,6 +95,12 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &["worker"],
     ),
     (
+        "vxgate_arp_suppressed_total",
+        "Access-side ARP requests answered from the replica instead of flooded (ARP suppression).",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
         "vxgate_arp_requests_total",
         "ARP requests sent to resolve underlay next hops.",
         MetricType::COUNTER,
@@ -187,6 +193,84 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
     (
         "vxgate_neighbor_entries",
         "Underlay neighbour (ARP) entries.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_cluster_connected",
+        "1 while the etcd session is up (registered, resynced, watching).",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_cluster_members",
+        "Other gateways registered in the fleet.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_cluster_puts_total",
+        "Keys put into etcd (registration and local MACs).",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_deletes_total",
+        "Own MAC keys deleted from etcd.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_watch_events_total",
+        "Watch events received from etcd.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_resyncs_total",
+        "Full resyncs (one per etcd session).",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_errors_total",
+        "Failed etcd connections, requests and broken streams.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_invalid_keys_total",
+        "Keys or values under the prefix that did not parse (skipped).",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_lookups_total",
+        "On-demand lookups of missed MACs, by result.",
+        MetricType::COUNTER,
+        &["result"],
+    ),
+    (
+        "vxgate_cluster_miss_latency_seconds_total",
+        "On-demand: time from a worker's miss report to the entry installed, summed.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_misses_resolved_total",
+        "On-demand: misses resolved to an installed entry.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_cluster_last_resync_seconds",
+        "Duration of the last full resync.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_arp_bindings",
+        "IPv4 to MAC bindings published for ARP suppression.",
         MetricType::GAUGE,
         &[],
     ),
@@ -294,6 +378,14 @@ fn counter(pairs: &[(&str, &str)], v: u64) -> proto::Metric {
     m
 }
 
+fn proto_counter_f64(v: f64) -> proto::Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(v);
+    let mut m = proto::Metric::default();
+    m.set_counter(c);
+    m
+}
+
 fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
     let mut g = proto::Gauge::default();
     g.set_value(v);
@@ -353,12 +445,13 @@ impl Collector for TelemetryCollector {
 
         // Per worker.
         type Get = fn(&crate::metrics::WorkerCountersInner) -> u64;
-        let per_worker: [(&str, Get); 8] = [
+        let per_worker: [(&str, Get); 9] = [
             ("vxgate_encap_packets_total", |c| c.encap_packets.get()),
             ("vxgate_decap_packets_total", |c| c.decap_packets.get()),
             ("vxgate_flood_packets_total", |c| c.flood_packets.get()),
             ("vxgate_arp_replies_total", |c| c.arp_replies.get()),
             ("vxgate_arp_requests_total", |c| c.arp_requests.get()),
+            ("vxgate_arp_suppressed_total", |c| c.arp_suppressed.get()),
             ("vxgate_icmp_replies_total", |c| c.icmp_replies.get()),
             ("vxgate_learn_events_reported_total", |c| {
                 c.learn_events.get()
@@ -412,6 +505,7 @@ impl Collector for TelemetryCollector {
                 gauge(&[("type", "static")], fdb.static_entries as f64),
                 gauge(&[("type", "learned")], fdb.learned_entries as f64),
                 gauge(&[("type", "remote")], fdb.remote_entries as f64),
+                gauge(&[("type", "local")], fdb.local_entries as f64),
             ],
         );
         f.push(
@@ -446,6 +540,48 @@ impl Collector for TelemetryCollector {
             "vxgate_neighbor_entries",
             vec![gauge(&[], fdb.neighbor_entries as f64)],
         );
+
+        let fleet = t.fleet_stats();
+        f.push(
+            "vxgate_arp_bindings",
+            vec![gauge(&[], fleet.arp_bindings as f64)],
+        );
+        if let Some(c) = &t.cluster {
+            use std::sync::atomic::Ordering::Relaxed;
+            let st = &c.state;
+            let up = if st.connected.load(Relaxed) { 1.0 } else { 0.0 };
+            f.push("vxgate_cluster_connected", vec![gauge(&[], up)]);
+            f.push(
+                "vxgate_cluster_members",
+                vec![gauge(&[], fleet.members as f64)],
+            );
+            for (name, v) in [
+                ("vxgate_cluster_puts_total", &st.puts),
+                ("vxgate_cluster_deletes_total", &st.deletes),
+                ("vxgate_cluster_watch_events_total", &st.watch_events),
+                ("vxgate_cluster_resyncs_total", &st.resyncs),
+                ("vxgate_cluster_errors_total", &st.errors),
+                ("vxgate_cluster_invalid_keys_total", &st.invalid_keys),
+            ] {
+                f.push(name, vec![counter(&[], v.load(Relaxed))]);
+            }
+            f.push(
+                "vxgate_cluster_lookups_total",
+                vec![
+                    counter(&[("result", "found")], fleet.lookups_found),
+                    counter(&[("result", "not_found")], fleet.lookups_negative),
+                    counter(&[("result", "rate_limited")], fleet.lookups_rate_limited),
+                ],
+            );
+            let sum = proto_counter_f64(fleet.miss_latency_sum_us as f64 / 1e6);
+            f.push("vxgate_cluster_miss_latency_seconds_total", vec![sum]);
+            f.push(
+                "vxgate_cluster_misses_resolved_total",
+                vec![counter(&[], fleet.miss_latency_count)],
+            );
+            let ms = st.last_resync_ms.load(Relaxed) as f64 / 1e3;
+            f.push("vxgate_cluster_last_resync_seconds", vec![gauge(&[], ms)]);
+        }
 
         if let Some((in_use, capacity)) = t.mempool() {
             f.push("vxgate_mempool_in_use", vec![gauge(&[], in_use as f64)]);
@@ -577,6 +713,19 @@ mod tests {
         );
         if device {
             t = t.with_device_stats(Box::new(FakeDevice));
+            let state = Arc::new(crate::cluster::ClusterState::default());
+            state
+                .connected
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            state.puts.store(3, std::sync::atomic::Ordering::Relaxed);
+            t = t.with_cluster(crate::cluster::ClusterInfo {
+                member: "gw-a".into(),
+                endpoints: vec!["http://127.0.0.1:2379".into()],
+                prefix: "/vxgate".into(),
+                mode: crate::config::ClusterMode::Replicate,
+                lease_secs: 10,
+                state,
+            });
         }
         (Arc::new(t), rec)
     }
@@ -597,6 +746,8 @@ mod tests {
             assert!(text.contains(&line), "missing {line}");
         }
         assert!(text.contains("vxgate_device_imissed_total{port=\"access\"} 7\n"));
+        assert!(text.contains("vxgate_cluster_connected 1\n"));
+        assert!(text.contains("vxgate_cluster_puts_total 3\n"));
         assert!(text.contains("vxgate_mempool_capacity 8191\n"));
         assert!(text.contains("vxgate_build_info{version=\""));
         assert!(

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::LatencyCollector;
 use super::WorkerCounters;
+use crate::cluster::ClusterInfo;
+use crate::fdb::control::FleetStats;
 
 /// Counters a port backend keeps per device (DPDK's `rte_eth_stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +69,7 @@ pub struct FdbSummary {
     pub aged_out: u64,
     pub neighbor_entries: u64,
     pub published_generation: u64,
+    pub local_entries: u64,
 }
 
 /// Shared observability state of one running gateway.
@@ -81,6 +84,10 @@ pub struct Telemetry {
     pub latency: Mutex<LatencyCollector>,
     pub started: Instant,
     pub started_wall: SystemTime,
+    /// The fleet connection, when `[cluster]` is configured.
+    pub cluster: Option<ClusterInfo>,
+    /// Refreshed by the control thread after every poll.
+    pub fleet: Mutex<FleetStats>,
 }
 
 impl Telemetry {
@@ -97,7 +104,23 @@ impl Telemetry {
             latency: Mutex::new(latency),
             started: Instant::now(),
             started_wall: SystemTime::now(),
+            cluster: None,
+            fleet: Mutex::new(FleetStats::default()),
         }
+    }
+
+    /// Adds the fleet connection's state.
+    pub fn with_cluster(mut self, info: ClusterInfo) -> Telemetry {
+        self.cluster = Some(info);
+        self
+    }
+
+    pub fn fleet_stats(&self) -> FleetStats {
+        *lock(&self.fleet)
+    }
+
+    pub fn set_fleet_stats(&self, s: FleetStats) {
+        *lock(&self.fleet) = s;
     }
 
     /// Adds the backend's device statistics.

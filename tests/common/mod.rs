@@ -168,6 +168,8 @@ pub fn settings() -> PipelineSettings {
         vlan: VlanId::new(100),
         flood: vec![R2, R3, R4],
         learning: true,
+        local_learning: false,
+        arp_suppress: false,
     })
     .unwrap();
     s.add_vni(VniSettings {
@@ -175,6 +177,8 @@ pub fn settings() -> PipelineSettings {
         vlan: None,
         flood: vec![],
         learning: true,
+        local_learning: false,
+        arp_suppress: false,
     })
     .unwrap();
     s
