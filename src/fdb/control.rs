@@ -963,4 +963,233 @@ mod tests {
         assert_eq!(rs[1].generation(), g);
         assert_eq!(rs[1].next_hop(A, 4), Ok(M));
     }
+
+    fn fleet(on_demand: bool) -> FleetSettings {
+        let mut static_flood = BTreeMap::new();
+        static_flood.insert(vni(100), vec![A]);
+        FleetSettings {
+            member: Arc::from("me"),
+            static_flood,
+            arp_suppress: [vni(100)].into_iter().collect(),
+            on_demand,
+            negative: Duration::from_secs(5),
+            max_lookups_per_sec: 2,
+            has_source: true,
+        }
+    }
+
+    fn fleet_setup(on_demand: bool) -> (ControlPlane, Vec<Replica>) {
+        let (links, mut replicas): (Vec<_>, Vec<_>) = (0..2).map(|_| channel(8, 64)).unzip();
+        for r in &mut replicas {
+            r.reserve_flood(&[vni(100), vni(200)]);
+        }
+        let mut s = settings();
+        s.vni_policy.get_mut(&vni(100)).unwrap().max_learned = 100;
+        (
+            ControlPlane::new(s, links).with_fleet(fleet(on_demand)),
+            replicas,
+        )
+    }
+
+    fn member(name: &str, vtep: Ipv4Addr, vnis: &[u32]) -> Member {
+        Member {
+            name: Arc::from(name),
+            vtep,
+            mac: None,
+            vnis: vnis.iter().map(|v| vni(*v)).collect(),
+            version: "t".into(),
+        }
+    }
+
+    fn remote(k: FdbKey, vtep: Ipv4Addr, origin: &str, ips: &[Ipv4Addr]) -> RemoteEntry {
+        RemoteEntry {
+            key: k,
+            vtep,
+            origin: Arc::from(origin),
+            ips: ips.to_vec(),
+        }
+    }
+
+    const C: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
+    const H1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    #[test]
+    fn local_macs_are_published_moved_by_the_store_and_withdrawn_when_aged() {
+        let (mut cp, mut rs) = fleet_setup(false);
+        let t0 = Instant::now();
+        let k = key(100, 7);
+        // Seen on the access side, with its ARP sender address.
+        assert_eq!(rs[0].learn_local(k, Some(H1), 1), Report::Sent);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[1].lookup(vni(100), k.mac), Some(LOCAL));
+        assert_eq!(rs[1].arp_lookup(vni(100), H1), Some(k.mac));
+        assert_eq!(
+            cp.take_requests(),
+            vec![SourceRequest::PublishLocal {
+                key: k,
+                ips: vec![H1]
+            }]
+        );
+        assert_eq!(cp.stats().local_entries, 1);
+        // A refresh with the same address publishes nothing new.
+        cp.poll(t0);
+        rs[0].learn_local(k, Some(H1), 20);
+        converge(&mut cp, &mut rs, t0);
+        assert!(cp.take_requests().is_empty());
+        // The host moved behind gateway "b": the store says so, and it is remote now.
+        cp.apply_source(SourceUpdate::Upsert(remote(k, B, "b", &[H1])), t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
+        assert_eq!(cp.origin(&k), Some("b"));
+        assert_eq!(rs[0].arp_lookup(vni(100), H1), Some(k.mac));
+        // Our own entries echoed by the store are ignored.
+        cp.apply_source(SourceUpdate::Upsert(remote(k, A, "me", &[])), t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
+        // It comes back here: local again, published again.
+        rs[1].learn_local(k, None, 30);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(LOCAL));
+        assert!(matches!(
+            cp.take_requests()[..],
+            [SourceRequest::PublishLocal { .. }]
+        ));
+        // Ageing withdraws it from the store and from the replicas.
+        converge(
+            &mut cp,
+            &mut rs,
+            t0 + DEFAULT_AGING + Duration::from_secs(2),
+        );
+        assert_eq!(rs[0].lookup(vni(100), k.mac), None);
+        assert_eq!(
+            cp.take_requests(),
+            vec![SourceRequest::WithdrawLocal { key: k }]
+        );
+    }
+
+    #[test]
+    fn members_join_flood_lists_and_snapshots_remove_what_is_stale() {
+        let (mut cp, mut rs) = fleet_setup(false);
+        let t0 = Instant::now();
+        cp.apply_source(
+            SourceUpdate::Snapshot {
+                members: vec![
+                    member("me", Ipv4Addr::new(192, 0, 2, 1), &[100]),
+                    member("a", A, &[100]), // already in the static list
+                    member("b", B, &[100, 200]),
+                    member("c", C, &[300]), // a VNI we do not serve
+                ],
+                entries: vec![
+                    remote(key(100, 1), B, "b", &[H1]),
+                    remote(key(300, 1), C, "c", &[]),
+                ],
+                complete: true,
+            },
+            t0,
+        );
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].flood_extra(vni(100)), &[B]);
+        assert_eq!(rs[1].flood_extra(vni(200)), &[B]);
+        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(1)), Some(B));
+        assert_eq!(cp.members().len(), 3);
+        cp.apply_source(SourceUpdate::MemberUp(member("d", C, &[100])), t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[1].flood_extra(vni(100)), &[B, C]);
+        // b's lease expired: its registration and MAC go.
+        cp.apply_source(
+            SourceUpdate::MemberDown {
+                name: Arc::from("b"),
+            },
+            t0,
+        );
+        cp.apply_source(SourceUpdate::Withdraw { key: key(100, 1) }, t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].flood_extra(vni(100)), &[C]);
+        assert!(rs[0].flood_extra(vni(200)).is_empty());
+        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(1)), None);
+        assert_eq!(rs[0].arp_lookup(vni(100), H1), None);
+        // A resync after an outage: whatever the snapshot lacks is gone, own stale keys are
+        // deleted, own live keys published again.
+        cp.apply_source(SourceUpdate::Upsert(remote(key(100, 2), C, "d", &[])), t0);
+        rs[0].learn_local(key(100, 9), None, 1);
+        converge(&mut cp, &mut rs, t0);
+        cp.take_requests();
+        cp.apply_source(
+            SourceUpdate::Snapshot {
+                members: vec![member("d", C, &[100])],
+                entries: vec![
+                    remote(key(100, 3), C, "d", &[]),
+                    remote(key(100, 8), A, "me", &[]),
+                ],
+                complete: true,
+            },
+            t0,
+        );
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(2)), None);
+        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(3)), Some(C));
+        let reqs = cp.take_requests();
+        assert!(reqs.contains(&SourceRequest::WithdrawLocal { key: key(100, 8) }));
+        assert!(reqs.contains(&SourceRequest::PublishLocal {
+            key: key(100, 9),
+            ips: vec![]
+        }));
+        assert_eq!(cp.fleet_stats().snapshots, 2);
+    }
+
+    #[test]
+    fn on_demand_looks_up_misses_once_caches_negatives_and_rate_limits() {
+        let (mut cp, mut rs) = fleet_setup(true);
+        let t0 = Instant::now();
+        let k = key(100, 5);
+        rs[0].report_miss(k, 1);
+        rs[1].report_miss(k, 1);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(cp.take_requests(), vec![SourceRequest::Lookup { key: k }]);
+        // An update for a key nobody asked for is not held.
+        cp.apply_source(SourceUpdate::Upsert(remote(key(100, 6), B, "b", &[])), t0);
+        cp.apply_source(
+            SourceUpdate::Upsert(remote(k, B, "b", &[])),
+            t0 + Duration::from_millis(3),
+        );
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
+        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(6)), None);
+        let f = cp.fleet_stats();
+        assert_eq!(
+            (f.lookups, f.lookups_found, f.miss_latency_count),
+            (1, 1, 1)
+        );
+        // A cached entry follows the store.
+        cp.apply_source(SourceUpdate::Upsert(remote(k, C, "c", &[])), t0);
+        cp.poll(t0);
+        assert_eq!(cp.entries(None)[0].remote, C);
+        // Negative answers are remembered for `negative`, and lookups are rate limited.
+        let n = key(100, 50);
+        rs[0].report_miss(n, 2);
+        converge(&mut cp, &mut rs, t0);
+        cp.apply_source(SourceUpdate::NotFound { key: n }, t0);
+        rs[0].report_miss(n, 3);
+        rs[0].report_miss(key(100, 51), 3);
+        rs[0].report_miss(key(100, 52), 3);
+        converge(&mut cp, &mut rs, t0);
+        // Two lookups a second: k and n took this second's budget.
+        assert_eq!(cp.take_requests(), vec![SourceRequest::Lookup { key: n }]);
+        assert_eq!(cp.fleet_stats().lookups_rate_limited, 2);
+        converge(&mut cp, &mut rs, t0 + Duration::from_secs(6));
+        rs[0].report_miss(n, 9);
+        converge(&mut cp, &mut rs, t0 + Duration::from_secs(6));
+        assert_eq!(cp.take_requests(), vec![SourceRequest::Lookup { key: n }]);
+        // A resync of an on-demand source drops the cache.
+        cp.apply_source(
+            SourceUpdate::Snapshot {
+                members: vec![],
+                entries: vec![],
+                complete: false,
+            },
+            t0,
+        );
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].lookup(vni(100), k.mac), None);
+    }
 }

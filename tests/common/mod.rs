@@ -201,7 +201,9 @@ impl Harness {
     }
 
     pub fn with_pool(settings: PipelineSettings, pool: usize) -> Harness {
-        let (link, replica) = channel(1024, 1024);
+        let (link, mut replica) = channel(1024, 1024);
+        let vnis: Vec<_> = settings.vnis().iter().map(|v| v.vni).collect();
+        replica.reserve_flood(&vnis);
         let access_in = MemRing::new(1024);
         let access_out = MemRing::new(1024);
         let underlay_in = MemRing::new(1024);
