@@ -167,7 +167,7 @@ impl EtcdSource {
         let mut o = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+            .with_keep_alive(Duration::from_secs(1), Duration::from_secs(1));
         if let (Some(u), Some(p)) = (&c.user, &c.password) {
             o = o.with_user(u.clone(), p.clone());
         }
