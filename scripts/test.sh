@@ -34,6 +34,9 @@ if [[ -d fuzz ]]; then (cd fuzz && cargo check --quiet); fi
 step "interop with the Linux kernel's VXLAN device"
 if [[ -x scripts/test-interop.sh ]]; then scripts/test-interop.sh; fi
 
+step "a fleet of two gateways sharing only etcd (namespaces, a real etcd)"
+scripts/test-fleet.sh
+
 step "a real Prometheus server scraping vxgate on loopback"
 cargo build --quiet
 scripts/test-prometheus.sh
