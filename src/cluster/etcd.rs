@@ -32,6 +32,8 @@ use crate::types::{MacAddr, Vni};
 
 /// Keys read per request during a resync (etcd's gRPC messages stay well under 4 MiB).
 pub const RESYNC_PAGE: i64 = 5000;
+/// Puts per transaction (etcd's default `--max-txn-ops` is 128).
+pub const PUTS_PER_TXN: usize = 128;
 /// Own deletes remembered while etcd is unreachable, replayed on reconnect.
 pub const MAX_PENDING_DELETES: usize = 1 << 20;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -373,32 +375,30 @@ impl EtcdSource {
         }
     }
 
-    /// Serves every request the control thread queued.
+    /// Serves every request the control thread queued. Publications go out in transactions
+    /// of up to [`PUTS_PER_TXN`] puts (one round trip each, not one per MAC), in order with the
+    /// deletes and lookups around them.
     async fn serve(&mut self, client: &mut Client, lease: i64) -> Result<(), EtcdError> {
+        let mut puts: Vec<TxnOp> = Vec::new();
         while let Ok(r) = self.end.requests.try_recv() {
             match r {
                 SourceRequest::PublishLocal { key, ips } => {
                     let v = schema::mac_value(self.s.vtep_ip, &self.s.member, &ips);
-                    let put = client
-                        .put(
-                            self.schema.mac_key(&key),
-                            v,
-                            Some(PutOptions::new().with_lease(lease)),
-                        )
-                        .await;
-                    if let Err(e) = put {
-                        // The next session's resync publishes it again.
-                        return Err(e.into());
+                    let o = PutOptions::new().with_lease(lease);
+                    puts.push(TxnOp::put(self.schema.mac_key(&key), v, Some(o)));
+                    if puts.len() >= PUTS_PER_TXN {
+                        self.flush_puts(client, &mut puts).await?;
                     }
-                    ClusterState::inc(&self.state.puts);
                 }
                 SourceRequest::WithdrawLocal { key } => {
+                    self.flush_puts(client, &mut puts).await?;
                     if let Err(e) = self.delete_own(client, key).await {
                         self.pending_deletes.push_back(key);
                         return Err(e);
                     }
                 }
                 SourceRequest::Lookup { key } => {
+                    self.flush_puts(client, &mut puts).await?;
                     ClusterState::inc(&self.state.lookups);
                     let resp = client.get(self.schema.mac_key(&key), None).await?;
                     let found = resp
@@ -413,6 +413,24 @@ impl EtcdSource {
                 }
             }
         }
+        self.flush_puts(client, &mut puts).await
+    }
+
+    /// Sends the batched puts as one transaction. A failure ends the session; its successor's
+    /// resync publishes every local MAC again.
+    async fn flush_puts(
+        &self,
+        client: &mut Client,
+        puts: &mut Vec<TxnOp>,
+    ) -> Result<(), EtcdError> {
+        if puts.is_empty() {
+            return Ok(());
+        }
+        let n = puts.len() as u64;
+        client
+            .txn(Txn::new().and_then(std::mem::take(puts)))
+            .await?;
+        self.state.puts.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 

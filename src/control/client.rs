@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::protocol::{to_line, Request, Response, MAX_LINE_BYTES};
+use super::protocol::{to_line, Request, Response, MAX_RESPONSE_BYTES};
 use super::server::read_line_bounded;
 use super::ControlError;
 
@@ -25,7 +25,7 @@ pub fn request(socket: &Path, req: &Request) -> Result<Response, ControlError> {
     (&stream).write_all(line.as_bytes())?;
     (&stream).flush()?;
     let mut reader = BufReader::new(&stream);
-    let answer = read_line_bounded(&mut reader, MAX_LINE_BYTES)?.ok_or_else(|| {
+    let answer = read_line_bounded(&mut reader, MAX_RESPONSE_BYTES)?.ok_or_else(|| {
         ControlError::Protocol("connection closed before an answer arrived".into())
     })?;
     serde_json::from_slice(&answer).map_err(|e| ControlError::Protocol(e.to_string()))

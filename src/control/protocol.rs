@@ -19,8 +19,11 @@ use crate::metrics::rates::{Rates, Traffic};
 use crate::metrics::{DeviceStats, FdbSummary, Quantiles};
 use crate::types::{MacAddr, Vni};
 
-/// Longest accepted line (request or response), newline included.
+/// Longest accepted request line, newline included (what the server reads from a client).
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// Longest accepted response line: the gateway's own answer, which grows with its tables
+/// (`fdb list` of a million entries is ~150 MB), so the client's bound is far larger.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 29;
 
 /// What the CLI can ask.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
