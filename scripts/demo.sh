@@ -4,8 +4,18 @@
 # (net_pcap with infinite_rx as the access port, net_null as the underlay) for DURATION seconds
 # (default 10), printing one line of rates per second, a peek at /metrics and `vxgate stats`
 # while it runs, and the final summary.
+#
+# `scripts/demo.sh fleet` instead shows a fleet: two gateways in network namespaces that share
+# only an etcd server, hosts behind each pinging and streaming across the overlay, with each
+# gateway's `fdb list` (remote entries from etcd:<member>) and `cluster status`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [[ ${1:-} == fleet ]]; then
+    scripts/setup.sh
+    cargo build --release --quiet
+    VXGATE=target/release/vxgate exec scripts/test-fleet.sh --demo
+fi
 
 DURATION=${DURATION:-10}
 scripts/setup.sh

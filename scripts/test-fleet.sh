@@ -25,7 +25,10 @@
 #     lease TTL; time measured.
 # Usage (as root): scripts/test-fleet.sh   (builds target/debug/vxgate with `cargo build`)
 # VXGATE=path/to/vxgate tests that binary; KEEP_LOGS=1 keeps the logs; LEASE_SECS (default 4).
+# --demo (what `scripts/demo.sh fleet` runs) stops after check 1 and shows the state.
 set -euo pipefail
+DEMO=0
+[[ ${1:-} == --demo ]] && DEMO=1
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -299,6 +302,15 @@ echo "---- gw-b fdb list ----"; ctl b fdb list || true
 echo "---- gw-a cluster status ----"; ctl a cluster status || true
 etcdctl_ get "/vxgate-test/macs/5000/$H2_MAC" --print-value-only | grep -q '"member":"gw-b"' ||
     fail "etcd has no key for H2 published by gw-b"
+
+if [[ $DEMO == 1 ]]; then
+    echo "---- gw-b cluster status ----"; ctl b cluster status || true
+    echo "---- etcd keys under /vxgate-test/ ----"
+    etcdctl_ get --prefix /vxgate-test/ | paste - - | sed 's/^/  /'
+    ((${#FAILURES[@]} == 0)) || die "${FAILURES[*]}"
+    echo "fleet demo: two hosts talked across two gateways that share only etcd"
+    exit 0
+fi
 
 # ---- 2. ARP suppression -------------------------------------------------------------------------
 ip -n "$NS_H3" neigh flush dev eth0
