@@ -87,3 +87,15 @@ fn demo_traffic_round_trips_through_pcap() {
     assert_eq!(back_access, access);
     assert_eq!(back_underlay, underlay);
 }
+
+#[test]
+fn fleet_example_parses_and_validates() {
+    let text = std::fs::read_to_string(manifest_path("config/fleet.toml")).unwrap();
+    let cfg = Config::from_toml_str(&text).unwrap();
+    cfg.validate(&[0, 1]).unwrap();
+    let c = cfg.cluster.as_ref().unwrap();
+    assert_eq!(c.etcd.len(), 3);
+    assert_eq!(c.member_name(cfg.vtep.ip), "gw-rack11");
+    assert_eq!(c.mode, vxgate::config::ClusterMode::Replicate);
+    assert!(cfg.vni[0].arp_suppress && !cfg.vni[1].arp_suppress);
+}
