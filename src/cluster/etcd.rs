@@ -30,8 +30,12 @@ use crate::fdb::source::{Member, RemoteEntry, SourceEnd, SourceRequest, SourceUp
 use crate::fdb::FdbKey;
 use crate::types::{MacAddr, Vni};
 
-/// Keys read per request during a resync (etcd's gRPC messages stay well under 4 MiB).
-pub const RESYNC_PAGE: i64 = 5000;
+/// Keys read per request during a resync. etcd counts the rest of the range on every page, so
+/// few large pages read a million keys several times faster than many small ones; the answer
+/// (~100 bytes a key) needs a larger gRPC message limit than the default 4 MiB.
+pub const RESYNC_PAGE: i64 = 50_000;
+/// gRPC message limit for resync pages.
+const RESYNC_MESSAGE_BYTES: usize = 256 << 20;
 /// Puts per transaction (etcd's default `--max-txn-ops` is 128).
 pub const PUTS_PER_TXN: usize = 128;
 /// Own deletes remembered while etcd is unreachable, replayed on reconnect.
@@ -306,6 +310,9 @@ impl EtcdSource {
         let mut key = from.into_bytes();
         let mut revision = 0;
         let mut read = 0u64;
+        let mut kv = client
+            .kv_client()
+            .max_decoding_message_size(RESYNC_MESSAGE_BYTES);
         loop {
             let mut o = GetOptions::new()
                 .with_range(end.clone())
@@ -313,7 +320,7 @@ impl EtcdSource {
             if revision > 0 {
                 o = o.with_revision(revision);
             }
-            let resp = client.get(key.clone(), Some(o)).await?;
+            let resp = kv.get(key.clone(), Some(o)).await?;
             if revision == 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
             }

@@ -94,7 +94,12 @@ impl Schema {
         }
         let rest = rest.strip_prefix("macs/")?;
         let (vni, mac) = rest.split_once('/')?;
-        if vni.is_empty() || !vni.bytes().all(|b| b.is_ascii_digit()) || vni.len() > 8 {
+        // Decimal without leading zeros: one spelling per VNI.
+        if vni.is_empty()
+            || !vni.bytes().all(|b| b.is_ascii_digit())
+            || vni.len() > 8
+            || vni.starts_with('0')
+        {
             return None;
         }
         let vni = Vni::new(vni.parse().ok()?)?;
@@ -222,6 +227,7 @@ mod tests {
             b"/vxgate/macs/0/02:00:00:00:00:0a",
             b"/vxgate/macs/16777216/02:00:00:00:00:0a",
             b"/vxgate/macs/+42/02:00:00:00:00:0a",
+            b"/vxgate/macs/042/02:00:00:00:00:0a",
             b"/vxgate/macs/42/ff:ff:ff:ff:ff:ff",
             b"/vxgate/macs/42/00:00:00:00:00:00",
             b"/vxgate/macs/42/2:0:0:0:0:a",
