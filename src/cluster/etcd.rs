@@ -11,7 +11,7 @@
 //! A stop revokes the lease, so a gateway that leaves cleanly vanishes from every other one at
 //! once; one that dies vanishes when its lease expires (`lease_secs`).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -99,6 +99,9 @@ struct EtcdSource {
     stop: Arc<AtomicBool>,
     lease: Option<i64>,
     pending_deletes: VecDeque<FdbKey>,
+    /// One shared name per member: a million MACs from a hundred gateways hold a hundred
+    /// strings, not a million.
+    names: HashSet<Arc<str>>,
 }
 
 impl EtcdSource {
@@ -116,6 +119,7 @@ impl EtcdSource {
             stop,
             lease: None,
             pending_deletes: VecDeque::new(),
+            names: HashSet::new(),
         }
     }
 
@@ -359,12 +363,23 @@ impl EtcdSource {
         Ok(revision)
     }
 
-    fn parse_put(&self, key: &[u8], value: &[u8]) -> Option<SourceUpdate> {
+    fn intern(&mut self, name: Arc<str>) -> Arc<str> {
+        if let Some(k) = self.names.get(&name) {
+            return k.clone();
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    fn parse_put(&mut self, key: &[u8], value: &[u8]) -> Option<SourceUpdate> {
         let u = match self.schema.parse_key(key) {
             Some(KeyName::Vtep(name)) => {
                 schema::parse_member(&name, value).map(SourceUpdate::MemberUp)
             }
-            Some(KeyName::Mac(k)) => schema::parse_mac(k, value).map(SourceUpdate::Upsert),
+            Some(KeyName::Mac(k)) => schema::parse_mac(k, value).map(|mut e| {
+                e.origin = self.intern(e.origin);
+                SourceUpdate::Upsert(e)
+            }),
             None => None,
         };
         if u.is_none() {

@@ -104,6 +104,7 @@ pub struct FdbTable {
     entries: BTreeMap<FdbKey, FdbEntry>,
     policies: BTreeMap<Vni, VniPolicy>,
     learned_per_vni: BTreeMap<Vni, usize>,
+    local_per_vni: BTreeMap<Vni, usize>,
     learned_total: usize,
     static_total: usize,
     remote_total: usize,
@@ -126,6 +127,7 @@ impl FdbTable {
             entries: BTreeMap::new(),
             policies,
             learned_per_vni: BTreeMap::new(),
+            local_per_vni: BTreeMap::new(),
             learned_total: 0,
             static_total: 0,
             remote_total: 0,
@@ -188,7 +190,10 @@ impl FdbTable {
         match kind {
             EntryKind::Static => d(&mut self.static_total),
             EntryKind::Remote => d(&mut self.remote_total),
-            EntryKind::Local => d(&mut self.local_total),
+            EntryKind::Local => {
+                d(&mut self.local_total);
+                d(self.local_per_vni.entry(vni).or_insert(0));
+            }
             EntryKind::Learned => {
                 d(&mut self.learned_total);
                 d(self.learned_per_vni.entry(vni).or_insert(0));
@@ -423,13 +428,9 @@ impl FdbTable {
         LearnOutcome::Added
     }
 
-    fn local_in(&self, vni: Vni) -> usize {
-        if self.local_total == 0 {
-            return 0;
-        }
-        self.scope(Some(vni))
-            .filter(|(_, e)| e.kind == EntryKind::Local)
-            .count()
+    /// Local entries of one VNI.
+    pub fn local_in(&self, vni: Vni) -> usize {
+        self.local_per_vni.get(&vni).copied().unwrap_or(0)
     }
 
     /// Removes learned and local entries not refreshed for the ageing time; returns their
@@ -643,5 +644,40 @@ mod tests {
             Err(FdbError::TableFull { max: 2 })
         );
         assert_eq!(t.set_static(key(1, 2), A, now), Ok(false));
+    }
+
+    #[test]
+    fn local_sightings_follow_the_host_and_share_the_learned_limits() {
+        let mut t = table(2, 10);
+        let t0 = Instant::now();
+        assert_eq!(t.set_static(key(1, 1), A, t0), Ok(true));
+        assert_eq!(
+            t.learn_local(key(1, 1), t0),
+            LearnOutcome::Rejected,
+            "static stands"
+        );
+        assert_eq!(t.set_remote(key(1, 2), B, t0), Ok(true));
+        assert_eq!(
+            t.learn_local(key(1, 2), t0),
+            LearnOutcome::Moved,
+            "the host moved here"
+        );
+        assert_eq!(
+            t.get(&key(1, 2)).map(|e| (e.kind, e.remote)),
+            Some((EntryKind::Local, crate::fdb::LOCAL))
+        );
+        assert_eq!(t.learn_local(key(1, 2), t0), LearnOutcome::Refreshed);
+        assert_eq!(
+            t.set_remote(key(1, 2), B, t0),
+            Ok(true),
+            "and moved away again"
+        );
+        assert_eq!(t.learn_local(key(1, 3), t0), LearnOutcome::Added);
+        t.learn(key(1, 4), A, t0);
+        // Two per VNI (learned and local together): the next one is refused.
+        assert_eq!(t.learn_local(key(1, 5), t0), LearnOutcome::Rejected);
+        assert_eq!((t.local_count(), t.local_in(vni(1))), (1, 1));
+        assert_eq!(t.expire(t0 + Duration::from_secs(300)).len(), 2);
+        assert_eq!((t.local_count(), t.local_in(vni(1))), (0, 0));
     }
 }
