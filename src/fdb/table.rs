@@ -358,10 +358,7 @@ impl FdbTable {
                 }
             };
         }
-        if self.learned_in(key.vni) >= policy.max_learned
-            || self.learned_total >= self.max_learned_total
-            || self.entries.len() >= self.max_entries
-        {
+        if !self.room_for_dynamic(key.vni, policy) {
             self.counters.learn_rejected += 1;
             return LearnOutcome::Rejected;
         }
@@ -385,7 +382,8 @@ impl FdbTable {
             self.counters.learn_rejected += 1;
             return LearnOutcome::Rejected;
         };
-        match self.entries.get_mut(&key) {
+        let room = self.room_for_dynamic(key.vni, policy);
+        let outcome = match self.entries.get_mut(&key) {
             Some(e) if e.kind == EntryKind::Local => {
                 e.last_seen = now;
                 return LearnOutcome::Refreshed;
@@ -394,29 +392,17 @@ impl FdbTable {
                 self.counters.learn_rejected += 1;
                 return LearnOutcome::Rejected;
             }
+            // Learned or remote: the host is here now.
             Some(_) => {
-                // Learned or remote: the host is here now.
                 self.counters.moves += 1;
-                self.put(
-                    key,
-                    FdbEntry {
-                        remote: super::LOCAL,
-                        kind: EntryKind::Local,
-                        last_seen: now,
-                    },
-                );
-                return LearnOutcome::Moved;
+                LearnOutcome::Moved
             }
-            None => {}
-        }
-        let in_vni = self.learned_in(key.vni) + self.local_in(key.vni);
-        if in_vni >= policy.max_learned
-            || self.learned_total + self.local_total >= self.max_learned_total
-            || self.entries.len() >= self.max_entries
-        {
-            self.counters.learn_rejected += 1;
-            return LearnOutcome::Rejected;
-        }
+            None if !room => {
+                self.counters.learn_rejected += 1;
+                return LearnOutcome::Rejected;
+            }
+            None => LearnOutcome::Added,
+        };
         self.put(
             key,
             FdbEntry {
@@ -425,7 +411,15 @@ impl FdbTable {
                 last_seen: now,
             },
         );
-        LearnOutcome::Added
+        outcome
+    }
+
+    /// Whether one more learned or local entry fits the VNI's and the global limits (the two
+    /// kinds count together) and the table.
+    fn room_for_dynamic(&self, vni: Vni, policy: VniPolicy) -> bool {
+        self.learned_in(vni) + self.local_in(vni) < policy.max_learned
+            && self.learned_total + self.local_total < self.max_learned_total
+            && self.entries.len() < self.max_entries
     }
 
     /// Local entries of one VNI.
