@@ -253,14 +253,14 @@ pub fn cli_ok(socket: &Path, args: &[&str]) -> String {
     out
 }
 
-/// The rows of an FDB table as (VNI, MAC, REMOTE, TYPE).
+/// The rows of an FDB table (VNI MAC REMOTE TYPE AGE FROM) as (VNI, MAC, REMOTE, TYPE).
 pub fn fdb_rows(table: &str) -> Vec<(String, String, String, String)> {
     table
         .lines()
         .skip(1)
         .filter_map(|l| {
             let c: Vec<&str> = l.split_whitespace().collect();
-            (c.len() == 5).then(|| (c[0].into(), c[1].into(), c[2].into(), c[3].into()))
+            (c.len() == 6).then(|| (c[0].into(), c[1].into(), c[2].into(), c[3].into()))
         })
         .collect()
 }
