@@ -22,7 +22,9 @@
 #  5. partition: GW-A cut off from etcd while a stale key is deleted; after the heal GW-A's
 #     resync removes it (it never saw the delete);
 #  6. GW-B killed with SIGKILL: its MACs and flood-list membership vanish from GW-A within the
-#     lease TTL; time measured.
+#     lease TTL; time measured;
+#  7. GW-B back in on-demand mode: H2's first frames to H3 flood while GW-B looks H3 up, the
+#     rest are unicast.
 # Usage (as root): scripts/test-fleet.sh   (builds target/debug/vxgate with `cargo build`)
 # VXGATE=path/to/vxgate tests that binary; KEEP_LOGS=1 keeps the logs; LEASE_SECS (default 4).
 # --demo (what `scripts/demo.sh fleet` runs) stops after check 1 and shows the state.
@@ -103,7 +105,7 @@ cleanup() {
         done
     fi
     if [[ ${KEEP_LOGS:-0} == 1 || $rc -ne 0 ]]; then
-        mkdir -p "/tmp/$P-logs" && cp -f "$WORK"/*.log "/tmp/$P-logs/" 2>/dev/null &&
+        mkdir -p "/tmp/$P-logs" && cp -f "$WORK"/*.log "$WORK"/*.txt "$WORK"/*.out "/tmp/$P-logs/" 2>/dev/null;
             echo "logs kept in /tmp/$P-logs" >&2
     fi
     rm -rf "$WORK" "/var/run/dpdk/$P-a" "/var/run/dpdk/$P-b"
@@ -406,17 +408,49 @@ else
 fi
 wait_metric a vxgate_cluster_members 0 5 || fail "gw-b is still a member on gw-a"
 
+# ---- 7. on-demand: gw-b comes back in on-demand mode ------------------------------------------
+MODE=on-demand start_gateway "$NS_B" b 192.0.2.2
+wait_metric b vxgate_cluster_connected 1 10 || fail "gw-b (on-demand) did not connect"
+wait_metric a vxgate_cluster_members 1 10 || fail "gw-a does not see gw-b again"
+ctl b fdb list | grep -qi "$H3_MAC" && fail "on-demand gw-b holds H3 before any miss"
+flood0=$(metric b vxgate_flood_packets_total)
+encap0=$(metric b vxgate_encap_packets_total)
+nonb0=$(metric b 'vxgate_drop_packets_total{reason="no_neighbor"}')
+# H2 still knows H3's MAC: its next frames are unicast to a MAC gw-b has never looked up.
+ip netns exec "$NS_H2" ping -c 10 -i 0.1 -W 1 10.60.0.3 >"$WORK/od-ping.out" 2>&1 || true
+if wait_fdb b "^5000 +$H3_MAC +192\.0\.2\.1 +remote .*etcd:gw-a" 3; then
+    flood1=$(metric b vxgate_flood_packets_total)
+    encap1=$(metric b vxgate_encap_packets_total)
+    found=$(ip netns exec "$NS_B" curl -sf http://127.0.0.1:9417/metrics |
+        awk '/^vxgate_cluster_lookups_total\{result="found"\}/ {print $2}')
+    lat_us=$(ctl b cluster status | awk '/miss → installed/ {print $5}')
+    result "on-demand: H2 -> H3 flooded $((flood1 - flood0)) frame(s) while gw-b looked H3 up (found $found), then $((encap1 - encap0)) unicast; miss -> installed ${lat_us} µs (control side)"
+    ((flood1 - flood0 <= 3)) || fail "on-demand flooded $((flood1 - flood0)) frames: the lookup did not install H3"
+    ((encap1 - encap0 >= 5)) || fail "on-demand: later frames were not unicast ($((encap1 - encap0)))"
+    # gw-a's underlay address was resolved when etcd named it, not by dropping the first flood.
+    nonb1=$(metric b 'vxgate_drop_packets_total{reason="no_neighbor"}')
+    ((nonb1 == nonb0)) || fail "on-demand gw-b dropped $((nonb1 - nonb0)) frame(s) for want of gw-a's MAC"
+else
+    fail "on-demand gw-b never installed H3"
+fi
+ip netns exec "$NS_B" curl -sf http://127.0.0.1:9417/metrics > "$WORK/b-metrics.txt"; ctl b cluster status > "$WORK/b-status.txt"
+line=$(grep -E 'packets transmitted' "$WORK/od-ping.out" || true)
+say "H2 -> H3 with on-demand gw-b: $line"
+
 # ---- shutdown ------------------------------------------------------------------------------------
-kill -INT "$PID_A"
-rc=0
-for _ in $(seq 100); do kill -0 "$PID_A" 2>/dev/null || break; sleep 0.1; done
-wait "$PID_A" || rc=$?
-PID_A=
-[[ $rc == 0 ]] || fail "gw-a exited with status $rc"
-grep -Eq 'mempool: 0 of [0-9]+ buffers still in use' "$WORK/gw-a.log" || fail "gw-a leaked mbufs"
-# A clean stop revokes the lease: gw-a's keys are gone at once.
+for g in a b; do
+    pid=$PID_A; [[ $g == b ]] && pid=$PID_B
+    kill -INT "$pid"
+    rc=0
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait "$pid" || rc=$?
+    if [[ $g == a ]]; then PID_A=; else PID_B=; fi
+    [[ $rc == 0 ]] || fail "gw-$g exited with status $rc"
+    grep -Eq 'mempool: 0 of [0-9]+ buffers still in use' "$WORK/gw-$g.log" || fail "gw-$g leaked mbufs"
+done
+# A clean stop revokes the lease: every key is gone at once, not after the TTL.
 left=$(etcdctl_ get --prefix /vxgate-test/ --keys-only | grep -c . || true)
-[[ $left == 0 ]] || fail "$left keys left in etcd after gw-a stopped cleanly (and gw-b's lease expired)"
+[[ $left == 0 ]] || fail "$left keys left in etcd after both gateways stopped cleanly"
 
 echo "---- results ----"
 printf '  %s\n' "${RESULTS[@]}"

@@ -656,6 +656,7 @@ impl ControlPlane {
                     key: e.key,
                     remote: e.vtep,
                 });
+                self.prepare_next_hop(e.vtep);
             }
             if current == Some(EntryKind::Local) {
                 self.fleet_stats.local_withdrawn += 1;
@@ -724,7 +725,18 @@ impl ControlPlane {
         }
         self.flood_published = want;
         for d in deltas {
+            if let Delta::FloodAdd { remote, .. } = d {
+                self.prepare_next_hop(remote);
+            }
             self.publish(d);
+        }
+    }
+
+    /// Starts resolving the underlay next hop of a VTEP the fleet just told us of, so the
+    /// first frame sent to it is not dropped while a worker discovers the miss.
+    fn prepare_next_hop(&mut self, vtep: Ipv4Addr) {
+        if self.neighbors.published(vtep).is_none() {
+            self.neighbors.miss(vtep, self.now, &mut self.pending);
         }
     }
 
@@ -1065,6 +1077,27 @@ mod tests {
             cp.take_requests(),
             vec![SourceRequest::WithdrawLocal { key: k }]
         );
+    }
+
+    #[test]
+    fn fleet_vteps_are_resolved_before_the_first_frame_needs_them() {
+        let (mut cp, mut rs) = fleet_setup(false);
+        let t0 = Instant::now();
+        // A member joins the flood list of a VNI we serve: its next hop is asked for at once,
+        // not when the first flood finds it missing (and drops that copy).
+        cp.apply_source(SourceUpdate::MemberUp(member("b", B, &[100])), t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].take_arp_request(), Some(B));
+        assert_eq!(rs[0].neighbor_seen(B, M), Report::Sent);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[1].next_hop(B, 1), Ok(M));
+        // An entry behind a VTEP that is not a member yet (on-demand installs, early
+        // watch events) is resolved the same way; one already resolved is not asked again.
+        cp.apply_source(SourceUpdate::Upsert(remote(key(100, 4), C, "c", &[])), t0);
+        cp.apply_source(SourceUpdate::Upsert(remote(key(100, 5), B, "b", &[])), t0);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].take_arp_request(), Some(C));
+        assert_eq!(rs[0].take_arp_request(), None);
     }
 
     #[test]
