@@ -421,8 +421,7 @@ ip netns exec "$NS_H2" ping -c 10 -i 0.1 -W 1 10.60.0.3 >"$WORK/od-ping.out" 2>&
 if wait_fdb b "^5000 +$H3_MAC +192\.0\.2\.1 +remote .*etcd:gw-a" 3; then
     flood1=$(metric b vxgate_flood_packets_total)
     encap1=$(metric b vxgate_encap_packets_total)
-    found=$(ip netns exec "$NS_B" curl -sf http://127.0.0.1:9417/metrics |
-        awk '/^vxgate_cluster_lookups_total\{result="found"\}/ {print $2}')
+    found=$(metric b 'vxgate_cluster_lookups_total{result="found"}')
     lat_us=$(ctl b cluster status | awk '/miss → installed/ {print $5}')
     result "on-demand: H2 -> H3 flooded $((flood1 - flood0)) frame(s) while gw-b looked H3 up (found $found), then $((encap1 - encap0)) unicast; miss -> installed ${lat_us} µs (control side)"
     ((flood1 - flood0 <= 3)) || fail "on-demand flooded $((flood1 - flood0)) frames: the lookup did not install H3"
