@@ -1,5 +1,5 @@
 //! The operator's subcommands that talk to a running gateway over the control socket:
-//! `fdb list|add|del|flush`, `neighbor list|add|del`, `stats`. `main.rs` embeds
+//! `fdb list|add|del|flush`, `neighbor list|add|del`, `tunnel list`, `stats`. `main.rs` embeds
 //! [`ControlCommand`] in its own `Subcommand` enum (e.g. `#[command(flatten)]`) and calls
 //! [`run`].
 //!
@@ -38,6 +38,13 @@ pub enum ControlCommand {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Show the tunnel table: remote VTEPs and groups, next hops, per-tunnel traffic.
+    Tunnel {
+        #[command(subcommand)]
+        cmd: TunnelCommand,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Show rates, drops by reason, latency and FDB state.
     Stats {
         #[command(flatten)]
@@ -50,6 +57,12 @@ pub enum ControlCommand {
         #[command(flatten)]
         socket: SocketArg,
     },
+}
+
+#[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
+pub enum TunnelCommand {
+    /// List tunnels (ID REMOTE NEXT-HOP FDB FLOOD TX-PKTS TX-BYTES RX-PKTS RX-BYTES).
+    List,
 }
 
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
@@ -71,7 +84,7 @@ pub enum FdbCommand {
         vni: u32,
         #[arg(long)]
         mac: String,
-        /// Remote VTEP IPv4 address.
+        /// Remote VTEP address (IPv4, or IPv6 with `vtep.ip6` set).
         #[arg(long)]
         remote: String,
     },
@@ -128,6 +141,10 @@ impl ControlCommand {
                     NeighborCommand::Del { ip } => Request::NeighborDel { ip },
                 },
             ),
+            ControlCommand::Tunnel {
+                cmd: TunnelCommand::List,
+                socket,
+            } => (&socket.socket, Request::TunnelList),
             ControlCommand::Stats { socket } => (&socket.socket, Request::Stats),
             ControlCommand::Cluster {
                 cmd: ClusterCommand::Status,
@@ -143,6 +160,7 @@ pub fn render(response: &Response) -> Result<String, ControlError> {
         Response::Error { message } => Err(ControlError::Remote(message.clone())),
         Response::Fdb(rows) => Ok(format::fdb_table(rows)),
         Response::Neighbors(rows) => Ok(format::neighbor_table(rows)),
+        Response::Tunnels(rows) => Ok(format::tunnel_table(rows)),
         Response::Stats(s) => Ok(format::stats(s)),
         Response::Cluster(c) => Ok(format::cluster_status(c)),
         r @ Response::Ok { .. } => Ok(format::ok(r)),

@@ -30,7 +30,7 @@
 //!   that could not carry a minimal inner IPv4 packet. The upper bound is the common jumbo size.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,41 @@ pub struct VtepConfig {
     /// Next hop for remote VTEPs outside `ip/prefix_len`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Ipv4Addr>,
+    /// The VTEP's IPv6 address: tunnels to IPv6 remotes leave from it, and it answers
+    /// neighbour solicitations and ICMPv6 echo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default = "default_prefix6_len")]
+    pub prefix6_len: u8,
+    /// Next hop for IPv6 remotes outside `ip6/prefix6_len`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+    /// Outer IPv6 hop limit.
+    #[serde(default = "default_ttl")]
+    pub hop_limit: u8,
+    /// Outer TTL of frames sent to a multicast group (Linux sends them with TTL 1 unless a TTL
+    /// is configured).
+    #[serde(default = "default_multicast_ttl")]
+    pub multicast_ttl: u8,
+    /// Send VXLAN over IPv6 with UDP checksum 0 (Linux `udp6zerocsumtx`).
+    #[serde(default)]
+    pub udp6_zero_checksum_tx: bool,
+    /// Accept VXLAN over IPv6 with UDP checksum 0 (Linux `udp6zerocsumrx`).
+    #[serde(default)]
+    pub udp6_zero_checksum_rx: bool,
+    /// IGMP version of the membership reports (2 or 3); queries are answered in their own.
+    #[serde(default = "default_igmp_version")]
+    pub igmp_version: u8,
+}
+
+fn default_prefix6_len() -> u8 {
+    64
+}
+fn default_multicast_ttl() -> u8 {
+    1
+}
+fn default_igmp_version() -> u8 {
+    3
 }
 
 fn default_udp_port() -> u16 {
@@ -258,9 +293,13 @@ pub struct VniConfig {
     /// Access-side VLAN; `None` = untagged frames (at most one VNI may be untagged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vlan: Option<VlanId>,
-    /// Remote VTEPs that receive head-end replicated BUM traffic.
+    /// Remote VTEPs (IPv4 or IPv6) that receive head-end replicated BUM traffic.
     #[serde(default)]
-    pub flood: Vec<Ipv4Addr>,
+    pub flood: Vec<IpAddr>,
+    /// An IPv4 multicast group the VNI's BUM traffic is sent to once (RFC 7348 §4.2); the
+    /// gateway joins it with IGMP. Several VNIs may share a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Ipv4Addr>,
     #[serde(default = "default_true")]
     pub learning: bool,
     /// Overrides `learning.max_per_vni` for this VNI.
@@ -278,14 +317,14 @@ pub struct VniConfig {
 pub struct FdbEntryConfig {
     pub vni: Vni,
     pub mac: MacAddr,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
 }
 
 /// `[[neighbor]]`: a static underlay ARP entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub mac: MacAddr,
 }
 
@@ -683,6 +722,49 @@ impl Config {
                 format!("{} is more than 32", v.prefix_len),
             ));
         }
+        if let Some(ip6) = v.ip6 {
+            if ip6.is_unspecified() || ip6.is_multicast() || ip6.is_loopback() {
+                return Err(invalid(
+                    "vtep.ip6",
+                    format!("{ip6} is not a unicast address"),
+                ));
+            }
+        }
+        if v.prefix6_len > 128 {
+            return Err(invalid(
+                "vtep.prefix6_len",
+                format!("{} is more than 128", v.prefix6_len),
+            ));
+        }
+        if v.gateway6.is_some() && v.ip6.is_none() {
+            return Err(invalid("vtep.gateway6", "set vtep.ip6 first"));
+        }
+        if let Some(gw) = v.gateway6 {
+            if Some(gw) == v.ip6 || gw.is_unspecified() || gw.is_multicast() {
+                return Err(invalid(
+                    "vtep.gateway6",
+                    format!("{gw} is not another unicast address"),
+                ));
+            }
+        }
+        if v.hop_limit == 0 {
+            return Err(invalid(
+                "vtep.hop_limit",
+                "hop limit 0 would be dropped by the first hop",
+            ));
+        }
+        if v.multicast_ttl == 0 {
+            return Err(invalid(
+                "vtep.multicast_ttl",
+                "TTL 0 would not leave the gateway",
+            ));
+        }
+        if !(2..=3).contains(&v.igmp_version) {
+            return Err(invalid(
+                "vtep.igmp_version",
+                format!("{} is not 2 or 3", v.igmp_version),
+            ));
+        }
         if let Some(gw) = v.gateway {
             if gw == v.ip {
                 return Err(invalid(
@@ -818,15 +900,19 @@ impl Config {
             }
             let mut flood = HashSet::new();
             for (j, ip) in v.flood.iter().enumerate() {
+                self.check_remote(format!("vni[{i}].flood[{j}]"), *ip)?;
                 let key = format!("vni[{i}].flood[{j}]");
-                if *ip == self.vtep.ip {
-                    return Err(invalid(key, format!("{ip} is this VTEP's own address")));
-                }
-                if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-                    return Err(invalid(key, format!("{ip} is not a unicast address")));
-                }
                 if !flood.insert(*ip) {
                     return Err(invalid(key, format!("{ip} is listed twice")));
+                }
+            }
+            if let Some(g) = v.group {
+                // 224.0.0.0/24 is link-local control traffic (IGMP itself, routing protocols).
+                if !g.is_multicast() || g.octets()[..3] == [224, 0, 0] {
+                    return Err(invalid(
+                        format!("vni[{i}].group"),
+                        format!("{g} is not a multicast group outside 224.0.0.0/24"),
+                    ));
                 }
             }
             if let Some(max) = v.max_learned {
@@ -868,24 +954,35 @@ impl Config {
                     ),
                 ));
             }
-            if e.remote == self.vtep.ip {
-                return Err(invalid(
-                    format!("fdb[{i}].remote"),
-                    format!("{} is this VTEP's own address", e.remote),
-                ));
-            }
-            if e.remote.is_unspecified() || e.remote.is_multicast() || e.remote.is_broadcast() {
-                return Err(invalid(
-                    format!("fdb[{i}].remote"),
-                    format!("{} is not a unicast address", e.remote),
-                ));
-            }
+            self.check_remote(format!("fdb[{i}].remote"), e.remote)?;
+        }
+        Ok(())
+    }
+
+    /// A remote VTEP address: unicast, not ours, and IPv6 only with `vtep.ip6` set.
+    fn check_remote(&self, key: String, ip: IpAddr) -> Result<(), ConfigError> {
+        let own = match ip {
+            IpAddr::V4(a) => a == self.vtep.ip,
+            IpAddr::V6(a) => Some(a) == self.vtep.ip6,
+        };
+        if own {
+            return Err(invalid(key, format!("{ip} is this VTEP's own address")));
+        }
+        let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+        if ip.is_unspecified() || ip.is_multicast() || broadcast {
+            return Err(invalid(key, format!("{ip} is not a unicast address")));
+        }
+        if ip.is_ipv6() && self.vtep.ip6.is_none() {
+            return Err(invalid(
+                key,
+                format!("{ip} is an IPv6 VTEP but vtep.ip6 is not set"),
+            ));
         }
         Ok(())
     }
 
     fn validate_neighbors(&self) -> Result<(), ConfigError> {
-        let mut seen: HashMap<Ipv4Addr, usize> = HashMap::new();
+        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
         for (i, n) in self.neighbor.iter().enumerate() {
             if let Some(first) = seen.insert(n.ip, i) {
                 return Err(invalid(

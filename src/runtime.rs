@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -74,6 +74,15 @@ pub fn pipeline_settings(
     s.ttl = v.ttl;
     s.dont_fragment = v.dont_fragment;
     s.underlay_mtu = v.underlay_mtu;
+    s.vtep_ip6 = v.ip6;
+    s.hop_limit = v.hop_limit;
+    s.multicast_ttl = v.multicast_ttl;
+    s.udp6_zero_checksum_tx = v.udp6_zero_checksum_tx;
+    s.udp6_zero_checksum_rx = v.udp6_zero_checksum_rx;
+    s.igmp_version = v.igmp_version;
+    for g in cfg.vni.iter().filter_map(|n| n.group) {
+        s.join(g);
+    }
     s.report_misses = cfg
         .cluster
         .as_ref()
@@ -82,7 +91,6 @@ pub fn pipeline_settings(
         s.add_vni(VniSettings {
             vni: n.id,
             vlan: n.vlan,
-            flood: n.flood.clone(),
             learning: n.learning,
             // The fleet publishes what the access side learns; ARP suppression answers
             // from it even without a fleet.
@@ -115,8 +123,20 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
         vtep_ip: cfg.vtep.ip,
         prefix_len: cfg.vtep.prefix_len,
         gateway: cfg.vtep.gateway,
+        vtep_ip6: cfg.vtep.ip6,
+        prefix6_len: cfg.vtep.prefix6_len,
+        gateway6: cfg.vtep.gateway6,
         arp_retry: Duration::from_millis(cfg.arp.retry_ms),
         arp_max_retries: cfg.arp.max_retries,
+        // The group goes first: it reaches every member, the unicast list only adds to it.
+        flood: cfg
+            .vni
+            .iter()
+            .map(|n| {
+                let group = n.group.map(IpAddr::V4);
+                (n.id, group.into_iter().chain(n.flood.iter().copied()).collect())
+            })
+            .collect(),
     }
 }
 
@@ -125,7 +145,6 @@ pub fn fleet_settings(cfg: &Config) -> FleetSettings {
     let c = cfg.cluster.as_ref();
     FleetSettings {
         member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.ip))),
-        static_flood: cfg.vni.iter().map(|n| (n.id, n.flood.clone())).collect(),
         arp_suppress: cfg
             .vni
             .iter()

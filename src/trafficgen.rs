@@ -234,8 +234,13 @@ pub fn underlay_frames(cfg: &Config, spec: &TrafficSpec) -> Vec<Vec<u8>> {
     let mut rng = Lcg(0x5678_0002);
     let vtep_mac = cfg.vtep.mac.unwrap_or(DEFAULT_VTEP_MAC);
     let first_neighbor = cfg.neighbor.first();
+    // The generated underlay traffic is IPv4: IPv6 VTEPs are passed over.
+    let v4 = |ip: &std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(a) => Some(*a),
+        std::net::IpAddr::V6(_) => None,
+    };
     let fallback_ip = first_neighbor
-        .map(|n| n.ip)
+        .and_then(|n| v4(&n.ip))
         .unwrap_or_else(|| Ipv4Addr::from(u32::from(cfg.vtep.ip).wrapping_add(1)));
     let hosts = clamp_hosts(spec.hosts_per_vni);
     let remotes: Vec<Vec<(MacAddr, Ipv4Addr)>> = cfg
@@ -243,7 +248,7 @@ pub fn underlay_frames(cfg: &Config, spec: &TrafficSpec) -> Vec<Vec<u8>> {
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            let default_vtep = v.flood.first().copied().unwrap_or(fallback_ip);
+            let default_vtep = v.flood.iter().find_map(v4).unwrap_or(fallback_ip);
             remote_host_macs(cfg, i, hosts)
                 .into_iter()
                 .map(|mac| {
@@ -251,7 +256,8 @@ pub fn underlay_frames(cfg: &Config, spec: &TrafficSpec) -> Vec<Vec<u8>> {
                         .fdb
                         .iter()
                         .find(|e| e.vni == v.id && e.mac == mac)
-                        .map_or(default_vtep, |e| e.remote);
+                        .and_then(|e| v4(&e.remote))
+                        .unwrap_or(default_vtep);
                     (mac, vtep)
                 })
                 .collect()

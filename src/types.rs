@@ -55,6 +55,22 @@ impl MacAddr {
         let b = self.0;
         u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
+    /// The Ethernet address a multicast group is sent to: 01:00:5e + the group's low 23 bits
+    /// (RFC 1112 §6.4), or 33:33 + an IPv6 group's low 32 bits (RFC 2464 §7). `None` for a
+    /// unicast address.
+    pub fn for_multicast_ip(ip: std::net::IpAddr) -> Option<MacAddr> {
+        match ip {
+            std::net::IpAddr::V4(a) if a.is_multicast() => {
+                let o = a.octets();
+                Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+            }
+            std::net::IpAddr::V6(a) if a.is_multicast() => {
+                let o = a.octets();
+                Some(MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]]))
+            }
+            _ => None,
+        }
+    }
     pub fn from_u64(v: u64) -> MacAddr {
         let b = v.to_be_bytes();
         MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -229,6 +245,33 @@ impl<'de> Deserialize<'de> for VlanId {
     }
 }
 
+/// A remote VTEP (or multicast group) as the data plane names it: an index into the gateway's
+/// tunnel table. FDB entries and flood lists hold this, not an address, so an entry stays 4
+/// bytes whatever the underlay's address family, and a next-hop change touches one row.
+/// [`TunnelId::LOCAL`] (0) is no tunnel: the MAC is behind this gateway's own access side.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct TunnelId(pub u32);
+
+impl TunnelId {
+    /// Not a tunnel: the entry's MAC is behind this gateway's access side.
+    pub const LOCAL: TunnelId = TunnelId(0);
+    /// Rows of the tunnel table (row 0, [`TunnelId::LOCAL`], is never a tunnel).
+    pub const CAPACITY: usize = 4096;
+
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+    pub const fn is_local(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for TunnelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// Index of a worker (0-based), also the index of the queue pair it owns on each port.
 pub type WorkerId = usize;
 
@@ -246,6 +289,21 @@ mod tests {
         assert!("02:00:00:00:00:00:00".parse::<MacAddr>().is_err());
         assert!("0g:00:00:00:00:00".parse::<MacAddr>().is_err());
         assert!(MacAddr::BROADCAST.is_multicast() && MacAddr::BROADCAST.is_broadcast());
+    }
+
+    #[test]
+    fn multicast_group_macs() {
+        let g4: std::net::IpAddr = "239.129.1.2".parse().unwrap();
+        assert_eq!(
+            MacAddr::for_multicast_ip(g4),
+            Some(MacAddr([0x01, 0x00, 0x5e, 0x01, 0x01, 0x02]))
+        );
+        let g6: std::net::IpAddr = "ff05::1:3".parse().unwrap();
+        assert_eq!(
+            MacAddr::for_multicast_ip(g6),
+            Some(MacAddr([0x33, 0x33, 0, 0x01, 0, 0x03]))
+        );
+        assert_eq!(MacAddr::for_multicast_ip("192.0.2.1".parse().unwrap()), None);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use super::protocol::{ClusterStatus, FdbEntry, NeighborEntry, Response, StatsSnapshot};
+use super::protocol::{
+    ClusterStatus, FdbEntry, NeighborEntry, Response, StatsSnapshot, TunnelEntry,
+};
 use crate::metrics::rates::{fmt_ns, Throughput};
 use crate::metrics::Quantiles;
 
@@ -153,6 +155,32 @@ pub fn neighbor_table(entries: &[NeighborEntry]) -> String {
         .collect();
     let mut s = table(&["IP", "MAC", "STATE"], &rows);
     let _ = writeln!(s, "{} entries", entries.len());
+    s
+}
+
+/// `vxgate tunnel list`: ID REMOTE NEXT-HOP FDB FLOOD TX-PKTS TX-BYTES RX-PKTS RX-BYTES.
+pub fn tunnel_table(entries: &[TunnelEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.remote.to_string(),
+                e.next_hop.clone().unwrap_or_else(|| "-".into()),
+                e.fdb_entries.to_string(),
+                e.flood_vnis.to_string(),
+                e.tx_packets.to_string(),
+                e.tx_bytes.to_string(),
+                e.rx_packets.to_string(),
+                e.rx_bytes.to_string(),
+            ]
+        })
+        .collect();
+    let head = [
+        "ID", "REMOTE", "NEXT-HOP", "FDB", "FLOOD", "TX-PKTS", "TX-BYTES", "RX-PKTS", "RX-BYTES",
+    ];
+    let mut s = table(&head, &rows);
+    let _ = writeln!(s, "{} tunnels", entries.len());
     s
 }
 

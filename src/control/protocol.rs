@@ -10,7 +10,7 @@
 //! {"status":"ok","body":{"generation":7,"applied_generation":7}}
 //! ```
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +47,7 @@ pub enum Request {
         vni: Option<u32>,
     },
     NeighborList,
+    TunnelList,
     NeighborAdd {
         ip: String,
         mac: String,
@@ -63,12 +64,13 @@ pub enum Request {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     FdbList { vni: Option<Vni> },
-    FdbAdd { key: FdbKey, remote: Ipv4Addr },
+    FdbAdd { key: FdbKey, remote: IpAddr },
     FdbDel { key: FdbKey },
     FdbFlush { vni: Option<Vni> },
     NeighborList,
-    NeighborAdd { ip: Ipv4Addr, mac: MacAddr },
-    NeighborDel { ip: Ipv4Addr },
+    TunnelList,
+    NeighborAdd { ip: IpAddr, mac: MacAddr },
+    NeighborDel { ip: IpAddr },
     Stats,
     ClusterStatus,
     Ping,
@@ -94,12 +96,6 @@ fn vni(v: u32) -> Result<Vni, String> {
 fn mac(s: &str) -> Result<MacAddr, String> {
     s.parse::<MacAddr>().map_err(|e| e.to_string())
 }
-fn ipv4(s: &str) -> Result<Ipv4Addr, String> {
-    s.trim()
-        .parse::<Ipv4Addr>()
-        .map_err(|_| format!("'{s}' is not an IPv4 address"))
-}
-
 /// A MAC usable as an FDB key: unicast and not all-zero.
 fn unicast_mac(s: &str) -> Result<MacAddr, String> {
     let m = mac(s)?;
@@ -111,11 +107,15 @@ fn unicast_mac(s: &str) -> Result<MacAddr, String> {
     Ok(m)
 }
 
-/// A remote VTEP or neighbour address: a unicast host address.
-fn unicast_ip(s: &str) -> Result<Ipv4Addr, String> {
-    let ip = ipv4(s)?;
-    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
-        return Err(format!("{ip} is not a unicast IPv4 address"));
+/// A remote VTEP or neighbour address: a unicast host address of either family.
+fn unicast_ip(s: &str) -> Result<IpAddr, String> {
+    let ip = s
+        .trim()
+        .parse::<IpAddr>()
+        .map_err(|_| format!("'{s}' is not an IPv4 or IPv6 address"))?;
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    if ip.is_unspecified() || broadcast || ip.is_multicast() {
+        return Err(format!("{ip} is not a unicast address"));
     }
     Ok(ip)
 }
@@ -142,6 +142,7 @@ impl Request {
                 vni: v.map(vni).transpose()?,
             },
             Request::NeighborList => Command::NeighborList,
+            Request::TunnelList => Command::TunnelList,
             Request::NeighborAdd { ip, mac: m } => Command::NeighborAdd {
                 ip: unicast_ip(ip)?,
                 mac: unicast_mac(m)?,
@@ -161,7 +162,7 @@ impl Request {
 pub struct FdbEntry {
     pub vni: u32,
     pub mac: String,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     /// "static", "learned", "local" or "remote".
     pub kind: String,
     pub age_secs: u64,
@@ -216,10 +217,28 @@ pub struct ClusterStatus {
 /// One underlay neighbour entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborEntry {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub mac: Option<String>,
     /// "static", "resolved", "incomplete" or "failed".
     pub state: String,
+}
+
+/// One row of the tunnel table, as `vxgate tunnel list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelEntry {
+    pub id: u32,
+    /// The remote VTEP or multicast group.
+    pub remote: IpAddr,
+    /// The next hop's MAC, when resolved.
+    pub next_hop: Option<String>,
+    /// FDB entries and VNI flood lists that name the tunnel.
+    pub fdb_entries: u64,
+    pub flood_vnis: u64,
+    /// Inner frames and their bytes, summed over the workers.
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
 }
 
 /// One worker's counters and latency.
@@ -267,6 +286,7 @@ pub enum Response {
     },
     Fdb(Vec<FdbEntry>),
     Neighbors(Vec<NeighborEntry>),
+    Tunnels(Vec<TunnelEntry>),
     Stats(Box<StatsSnapshot>),
     Cluster(Box<ClusterStatus>),
     Error {

@@ -24,6 +24,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::protocol::{
     ClusterStatus, Command, FdbEntry, MemberEntry, NeighborEntry, Response, StatsSnapshot,
+    TunnelEntry,
     WorkerStats,
 };
 use super::{ControlError, ControlMsg};
@@ -158,6 +159,8 @@ impl ControlThread {
             }
         }
         self.telemetry.set_fleet_stats(self.cp.fleet_stats());
+        let (epoch, rows) = self.cp.tunnel_labels();
+        self.telemetry.set_tunnels(epoch, rows);
         self.answer_applied(now);
         self.telemetry
             .set_fdb_summary(FdbSummary::from(&self.cp.stats()));
@@ -240,6 +243,10 @@ impl ControlThread {
                 let _ = msg.reply.send(Response::Neighbors(rows));
                 return;
             }
+            Command::TunnelList => {
+                let _ = msg.reply.send(Response::Tunnels(self.tunnel_entries()));
+                return;
+            }
             Command::Stats => {
                 let _ = msg.reply.send(Response::Stats(Box::new(self.snapshot())));
                 return;
@@ -279,6 +286,30 @@ impl ControlThread {
     }
 
     /// Everything `vxgate cluster status` shows.
+    /// The tunnel table with each row's traffic summed over the workers (less what the row
+    /// had counted before it was given its current address).
+    pub fn tunnel_entries(&self) -> Vec<TunnelEntry> {
+        self.cp
+            .tunnels()
+            .into_iter()
+            .map(|t| {
+                let [tx_packets, tx_bytes, rx_packets, rx_bytes] =
+                    self.telemetry.tunnel_traffic(t.id);
+                TunnelEntry {
+                    id: t.id.0,
+                    remote: t.remote,
+                    next_hop: t.next_hop.map(|m| m.to_string()),
+                    fdb_entries: t.fdb_entries,
+                    flood_vnis: t.flood_vnis,
+                    tx_packets,
+                    tx_bytes,
+                    rx_packets,
+                    rx_bytes,
+                }
+            })
+            .collect()
+    }
+
     pub fn cluster_status(&self) -> ClusterStatus {
         let Some(info) = &self.telemetry.cluster else {
             return ClusterStatus::default();

@@ -22,11 +22,13 @@ use super::DropReason;
 use crate::fdb::{FdbKey, Replica, Report};
 use crate::io::{Burst, Packet};
 use crate::metrics::WorkerCountersInner;
+use std::net::{IpAddr, Ipv6Addr};
+
 use crate::types::MacAddr;
 use crate::wire::arp::{self, ArpOperation};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, IpProtocol};
-use crate::wire::{checksum, icmpv4, udp, vxlan};
+use crate::wire::{checksum, icmpv4, icmpv6, igmp, ipv6, udp, vxlan};
 
 /// What became of one underlay packet.
 enum Verdict {
@@ -36,6 +38,8 @@ enum Verdict {
     Underlay,
     /// Consumed with nothing to send (an ARP reply for us).
     Consumed,
+    /// An IGMP membership query: the worker answers with reports in `version`.
+    IgmpQuery { version: u8 },
 }
 
 #[inline]
@@ -47,7 +51,10 @@ fn count_report(r: Report, c: &WorkerCountersInner) {
     }
 }
 
-/// Processes a burst received on the underlay port. Drains `pkts`.
+/// Processes a burst received on the underlay port. Drains `pkts`. An IGMP membership query
+/// among them sets `query_version` (the lowest version seen, 0 = none) for the worker to
+/// answer once the burst is done.
+#[allow(clippy::too_many_arguments)]
 pub fn decap_burst<P, A, U>(
     s: &PipelineSettings,
     replica: &mut Replica,
@@ -56,6 +63,7 @@ pub fn decap_burst<P, A, U>(
     underlay: &mut U,
     c: &WorkerCountersInner,
     now_secs: u32,
+    query_version: &mut u8,
 ) where
     P: Packet,
     A: Sink<P>,
@@ -69,6 +77,11 @@ pub fn decap_burst<P, A, U>(
             }
             Ok(Verdict::Underlay) => underlay.send(pkt),
             Ok(Verdict::Consumed) => {}
+            Ok(Verdict::IgmpQuery { version }) => {
+                if *query_version == 0 || version < *query_version {
+                    *query_version = version;
+                }
+            }
             Err(r) => c.drop(r),
         }
     }
@@ -85,11 +98,18 @@ fn decap_one<P: Packet>(
     let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::Malformed)?;
     let dst = eth.dst_addr();
     let to_us = dst == s.vtep_mac;
+    // Multicast frames matter only to a gateway that joined groups (IPv4) or has an IPv6
+    // address (neighbour discovery goes to solicited-node groups).
+    let group_v4 = dst.is_multicast() && !dst.is_broadcast() && !s.groups.is_empty();
+    let group_v6 = dst.is_multicast() && !dst.is_broadcast() && s.vtep_ip6.is_some();
     match eth.ethertype() {
         EtherType::Arp if to_us || dst.is_broadcast() => return arp_in(s, replica, pkt, c),
         EtherType::Arp => return Err(DropReason::NotOurMac),
-        EtherType::Ipv4 if to_us => {}
-        EtherType::Ipv4 => return Err(DropReason::NotOurMac),
+        EtherType::Ipv4 if to_us || group_v4 => {}
+        EtherType::Ipv6 if s.vtep_ip6.is_some() && (to_us || group_v6) => {
+            return ipv6_in(s, replica, pkt, c, now_secs);
+        }
+        EtherType::Ipv4 | EtherType::Ipv6 => return Err(DropReason::NotOurMac),
         _ if !to_us && !dst.is_broadcast() => return Err(DropReason::NotOurMac),
         _ => return Err(DropReason::UnsupportedEthertype),
     }
@@ -101,23 +121,101 @@ fn decap_one<P: Packet>(
     if ip.is_fragment() {
         return Err(DropReason::Ipv4Fragment);
     }
-    if ip.dst_addr() != s.vtep_ip {
-        return Err(DropReason::NotOurIp);
-    }
+    let ip_dst = ip.dst_addr();
     let ihl = ip.header_len();
     let ip_total = usize::from(ip.total_len());
+    if ip_dst != s.vtep_ip {
+        // RFC 7348 §4.2: VXLAN sent to a group this gateway joined is for us too, and so is
+        // IGMP to its groups or to all systems (the queries it must answer).
+        let igmp = ip.protocol() == IpProtocol::Unknown(IPPROTO_IGMP)
+            && ip_dst == igmp::ALL_SYSTEMS
+            && !s.groups.is_empty();
+        if !(s.joined(ip_dst) || igmp) {
+            return Err(DropReason::NotOurIp);
+        }
+    }
     match ip.protocol() {
         IpProtocol::Udp => {}
-        IpProtocol::Icmp => return icmp_in(s, pkt, ihl, ip_total, c),
+        IpProtocol::Icmp if ip_dst == s.vtep_ip => return icmp_in(s, pkt, ihl, ip_total, c),
+        IpProtocol::Unknown(IPPROTO_IGMP) => return igmp_in(pkt, ihl, ip_total),
         _ => return Err(DropReason::UnsupportedIpProto),
     }
-    let outer_src = ip.src_addr();
-
+    let outer_src = IpAddr::V4(ip.src_addr());
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadUdp)?;
-    if u.dst_port() != s.udp_port {
+    let at = ethernet::HEADER_LEN + ihl + udp::HEADER_LEN;
+    let (port, range) = (u.dst_port(), at..at + u.payload().len());
+    vxlan_in(s, replica, pkt, port, range, outer_src, c, now_secs)
+}
+
+/// The IGMP protocol number (RFC 1112).
+const IPPROTO_IGMP: u8 = 2;
+/// IPv6 next headers the underlay handles (RFC 8200 §4.1: UDP and ICMPv6; any extension
+/// header is a drop).
+const NEXT_HEADER_UDP: u8 = 17;
+const NEXT_HEADER_ICMPV6: u8 = 58;
+
+/// VXLAN over IPv6: checks the fixed header, the destination, the UDP checksum (RFC 6935: zero
+/// only with `udp6_zero_checksum_rx`), then decapsulates as over IPv4. Neighbour discovery and
+/// echo go to [`icmpv6_in`].
+fn ipv6_in<P: Packet>(
+    s: &PipelineSettings,
+    replica: &mut Replica,
+    pkt: &mut P,
+    c: &WorkerCountersInner,
+    now_secs: u32,
+) -> Result<Verdict, DropReason> {
+    let Some(own) = s.vtep_ip6 else {
+        return Err(DropReason::NotOurMac);
+    };
+    let data = pkt.data();
+    let payload = data.get(ethernet::HEADER_LEN..).ok_or(DropReason::Malformed)?;
+    let ip = ipv6::Packet::new_checked(payload).map_err(|_| DropReason::BadIpv6Header)?;
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    match ip.next_header() {
+        NEXT_HEADER_UDP => {}
+        NEXT_HEADER_ICMPV6 => return icmpv6_in(s, own, replica, pkt, c),
+        _ => return Err(DropReason::Ipv6NextHeader),
+    }
+    if dst != own {
+        return Err(DropReason::NotOurIp);
+    }
+    let dgram = ip.payload();
+    let u = udp::Packet::new_checked(dgram).map_err(|_| DropReason::BadUdp)?;
+    if u.dst_port() == s.udp_port {
+        let ok = match u.checksum() {
+            0 => s.udp6_zero_checksum_rx,
+            _ => udp::verify_checksum_ipv6(src, dst, u.datagram()),
+        };
+        if !ok {
+            return Err(DropReason::BadUdpChecksum);
+        }
+    }
+    let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN;
+    let (port, range) = (u.dst_port(), at..at + u.payload().len());
+    vxlan_in(s, replica, pkt, port, range, IpAddr::V6(src), c, now_secs)
+}
+
+/// The VXLAN part common to both families: `port` is the UDP destination port, `vx` the
+/// range of the UDP payload within the frame (starting at the VXLAN header), `outer_src` the
+/// sending VTEP.
+#[allow(clippy::too_many_arguments)]
+fn vxlan_in<P: Packet>(
+    s: &PipelineSettings,
+    replica: &mut Replica,
+    pkt: &mut P,
+    port: u16,
+    vx: core::ops::Range<usize>,
+    outer_src: IpAddr,
+    c: &WorkerCountersInner,
+    now_secs: u32,
+) -> Result<Verdict, DropReason> {
+    if port != s.udp_port {
         return Err(DropReason::WrongUdpPort);
     }
-    let vx = vxlan::Packet::new_checked(u.payload()).map_err(|_| DropReason::BadVxlanFlags)?;
+    let outer = vx.start + vxlan::HEADER_LEN;
+    let data = pkt.data();
+    let vx = vxlan::Packet::new_checked(data.get(vx).unwrap_or(&[]))
+        .map_err(|_| DropReason::BadVxlanFlags)?;
     if !vx.i_flag() {
         return Err(DropReason::BadVxlanFlags);
     }
@@ -133,9 +231,11 @@ fn decap_one<P: Packet>(
         let r = replica.learn(FdbKey::new(vni.vni, inner_src), outer_src, now_secs);
         count_report(r, c);
     }
+    if let Some(id) = replica.tunnel_of(outer_src) {
+        c.tunnels.count_rx(id, inner_len);
+    }
 
     // Strip the outer headers (and any Ethernet padding after the inner frame).
-    let outer = ethernet::HEADER_LEN + ihl + udp::HEADER_LEN + vxlan::HEADER_LEN;
     if !pkt.trim_front(outer) {
         return Err(DropReason::BadInnerFrame);
     }
@@ -159,6 +259,129 @@ fn decap_one<P: Packet>(
         pad_to_min(pkt, len);
     }
     Ok(Verdict::Access)
+}
+
+/// IGMP on the underlay: a valid membership query is handed to the worker, which answers
+/// it with reports for the joined groups ([`Verdict::IgmpQuery`]); anything else is not for
+/// us (other members' reports, which IGMP-snooping switches may flood).
+fn igmp_in<P: Packet>(pkt: &mut P, ihl: usize, ip_total: usize) -> Result<Verdict, DropReason> {
+    let data = pkt.data();
+    let msg = data
+        .get(ethernet::HEADER_LEN + ihl..ethernet::HEADER_LEN + ip_total)
+        .ok_or(DropReason::Malformed)?;
+    let q = igmp::Packet::new_checked(msg).map_err(|_| DropReason::IgmpNotQuery)?;
+    if !q.verify_checksum() {
+        return Err(DropReason::IgmpNotQuery);
+    }
+    match q.query_version() {
+        Some(v) => Ok(Verdict::IgmpQuery { version: v }),
+        None => Err(DropReason::IgmpNotQuery),
+    }
+}
+
+/// ICMPv6 on the underlay: answers echo requests to the VTEP and neighbour solicitations for
+/// it, and learns next hops from solicitations and advertisements (RFC 4861 §7.1 validation:
+/// hop limit 255, code 0, a valid checksum).
+fn icmpv6_in<P: Packet>(
+    s: &PipelineSettings,
+    own: Ipv6Addr,
+    replica: &mut Replica,
+    pkt: &mut P,
+    c: &WorkerCountersInner,
+) -> Result<Verdict, DropReason> {
+    let data = pkt.data();
+    let eth_src = MacAddr::from_slice(data.get(6..12).unwrap_or(&[])).ok_or(DropReason::Malformed)?;
+    let ip = ipv6::Packet::new_checked(data.get(ethernet::HEADER_LEN..).unwrap_or(&[]))
+        .map_err(|_| DropReason::BadIpv6Header)?;
+    let (src, dst, hops) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
+    let msg_len = ip.payload().len();
+    let m = icmpv6::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Icmpv6NotHandled)?;
+    if m.code() != 0 || !m.verify_checksum(src, dst) {
+        return Err(DropReason::Icmpv6NotHandled);
+    }
+    let nd = hops == 255;
+    match m.msg_type() {
+        icmpv6::ECHO_REQUEST if dst == own => {
+            let at = ethernet::HEADER_LEN;
+            pkt.truncate(at + ipv6::HEADER_LEN + msg_len);
+            let d = pkt.data_mut();
+            {
+                let mut ip = ipv6::Packet::new_checked(d.get_mut(at..).unwrap_or(&mut []))
+                    .map_err(|_| DropReason::BadIpv6Header)?;
+                ip.set_src_addr(own);
+                ip.set_dst_addr(src);
+                ip.set_hop_limit(64);
+                let mut m = icmpv6::Packet::new_checked(ip.payload_mut())
+                    .map_err(|_| DropReason::Icmpv6NotHandled)?;
+                // Swapping the addresses leaves the pseudo-header sum as it was: only the
+                // type word changes.
+                let old = u16::from_be_bytes([icmpv6::ECHO_REQUEST, 0]);
+                let new = u16::from_be_bytes([icmpv6::ECHO_REPLY, 0]);
+                let ck = checksum::update16(m.checksum(), old, new);
+                m.set_msg_type(icmpv6::ECHO_REPLY);
+                m.set_checksum(ck);
+            }
+            ethernet::emit_header(d, eth_src, s.vtep_mac, EtherType::Ipv6);
+            let used = at + ipv6::HEADER_LEN + msg_len;
+            pad_to_min(pkt, used);
+            c.icmpv6_replies.inc();
+            Ok(Verdict::Underlay)
+        }
+        icmpv6::NEIGHBOR_SOLICIT if nd && m.nd_target() == Some(own) => {
+            if src.is_unspecified() {
+                // Duplicate address detection by another node: nothing to learn or answer
+                // here (the address is configured, not being acquired).
+                return Ok(Verdict::Consumed);
+            }
+            let sll = m.nd_option_ll(icmpv6::OPT_SOURCE_LL).unwrap_or(eth_src);
+            if replica.neighbor_seen(IpAddr::V6(src), sll) == Report::QueueFull {
+                c.events_dropped.inc();
+            }
+            // The advertisement replaces the solicitation in place: same headers, 32 bytes of
+            // ICMPv6 (the solicitation with its option is as long; without it, the frame
+            // grows into its tail room or the Ethernet padding).
+            let at = ethernet::HEADER_LEN;
+            let total = at + ipv6::HEADER_LEN + icmpv6::ND_LEN + 8;
+            if pkt.pkt_len() < total {
+                return Err(DropReason::Icmpv6NotHandled);
+            }
+            pkt.truncate(total);
+            let d = pkt.data_mut();
+            ethernet::emit_header(d, sll, s.vtep_mac, EtherType::Ipv6);
+            let ip_bytes = d.get_mut(at..).unwrap_or(&mut []);
+            let flags = icmpv6::NA_SOLICITED | icmpv6::NA_OVERRIDE;
+            crate::wire::ipv6::Ipv6Repr {
+                src_addr: own,
+                dst_addr: src,
+                next_header: NEXT_HEADER_ICMPV6,
+                payload_len: icmpv6::ND_LEN + 8,
+                hop_limit: 255,
+            }
+            .emit(ip_bytes);
+            let body = ip_bytes.get_mut(ipv6::HEADER_LEN..).unwrap_or(&mut []);
+            icmpv6::emit_neighbor_advert(body, own, src, own, s.vtep_mac, flags)
+                .ok_or(DropReason::Icmpv6NotHandled)?;
+            c.nd_adverts.inc();
+            Ok(Verdict::Underlay)
+        }
+        icmpv6::NEIGHBOR_ADVERT if nd => {
+            let target = m.nd_target().ok_or(DropReason::Icmpv6NotHandled)?;
+            let mac = m.nd_option_ll(icmpv6::OPT_TARGET_LL).unwrap_or(eth_src);
+            let target = IpAddr::V6(target);
+            // Solicited ones answer our own solicitations; unsolicited ones matter only for a
+            // next hop we tunnel to (the gratuitous-ARP rule).
+            let solicited = m.nd_flags().unwrap_or(0) & icmpv6::NA_SOLICITED != 0;
+            if solicited || replica.neighbor(target).is_some_and(|k| k != mac) {
+                if replica.neighbor_seen(target, mac) == Report::QueueFull {
+                    c.events_dropped.inc();
+                }
+            }
+            Ok(Verdict::Consumed)
+        }
+        // Solicitations for other addresses and router discovery are other nodes' business.
+        icmpv6::NEIGHBOR_SOLICIT | 133 | 134 if nd => Ok(Verdict::Consumed),
+        _ => Err(DropReason::Icmpv6NotHandled),
+    }
 }
 
 /// ARP on the underlay: learn the sender, answer requests for the VTEP address.
@@ -185,7 +408,7 @@ fn arp_in<P: Packet>(
     if tpa != s.vtep_ip {
         return gratuitous_arp_in(replica, spa, tpa, sha, c);
     }
-    match replica.neighbor_seen(spa, sha) {
+    match replica.neighbor_seen(IpAddr::V4(spa), sha) {
         Report::QueueFull => c.events_dropped.inc(),
         Report::Sent | Report::NotNeeded => {}
     }
@@ -244,9 +467,9 @@ fn gratuitous_arp_in(
     if spa != tpa {
         return Err(DropReason::ArpNotForUs);
     }
-    match replica.neighbor(spa) {
+    match replica.neighbor(IpAddr::V4(spa)) {
         Some(known) if known != sha => {
-            if replica.neighbor_seen(spa, sha) == Report::QueueFull {
+            if replica.neighbor_seen(IpAddr::V4(spa), sha) == Report::QueueFull {
                 c.events_dropped.inc();
             }
             Ok(Verdict::Consumed)

@@ -31,7 +31,7 @@ pub enum DropReason {
     BadIpv4Checksum,
     /// Outer IPv4 fragment (VTEPs do not reassemble).
     Ipv4Fragment,
-    /// Outer IPv4 destination is not the VTEP address.
+    /// Outer destination is neither the VTEP address nor a joined multicast group.
     NotOurIp,
     /// Outer IPv4 protocol other than UDP or ICMP.
     UnsupportedIpProto,
@@ -52,10 +52,23 @@ pub enum DropReason {
     /// Access frame for a MAC that is itself behind the access side (the segment delivers it;
     /// tunnelling it would loop it back).
     LocalDestination,
+    /// A tunnel towards an IPv6 VTEP, but the gateway has no IPv6 address (`vtep.ip6`).
+    NoIpv6Underlay,
+    /// Outer IPv6 header invalid: version, or a payload length beyond the frame.
+    BadIpv6Header,
+    /// Outer IPv6 next header other than UDP or ICMPv6 (extension headers included).
+    Ipv6NextHeader,
+    /// UDP checksum wrong, or zero over IPv6 without `udp6_zero_checksum_rx`.
+    BadUdpChecksum,
+    /// ICMPv6 to the VTEP other than an echo request or a neighbour solicitation or
+    /// advertisement (with a valid checksum and hop limit 255 for neighbour discovery).
+    Icmpv6NotHandled,
+    /// IGMP other than a membership query (reports of other hosts are not for us).
+    IgmpNotQuery,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 29;
 
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
@@ -81,6 +94,12 @@ impl DropReason {
         DropReason::ArpNotForUs,
         DropReason::IcmpNotEcho,
         DropReason::LocalDestination,
+        DropReason::NoIpv6Underlay,
+        DropReason::BadIpv6Header,
+        DropReason::Ipv6NextHeader,
+        DropReason::BadUdpChecksum,
+        DropReason::Icmpv6NotHandled,
+        DropReason::IgmpNotQuery,
     ];
 
     /// The label used in metrics and summaries (snake_case, stable).
@@ -109,6 +128,12 @@ impl DropReason {
             DropReason::ArpNotForUs => "arp_not_for_us",
             DropReason::IcmpNotEcho => "icmp_not_echo",
             DropReason::LocalDestination => "local_destination",
+            DropReason::NoIpv6Underlay => "no_ipv6_underlay",
+            DropReason::BadIpv6Header => "bad_ipv6_header",
+            DropReason::Ipv6NextHeader => "ipv6_next_header",
+            DropReason::BadUdpChecksum => "bad_udp_checksum",
+            DropReason::Icmpv6NotHandled => "icmpv6_not_handled",
+            DropReason::IgmpNotQuery => "igmp_not_query",
         }
     }
 }

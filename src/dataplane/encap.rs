@@ -5,36 +5,63 @@
 //! 1. classify: parse Ethernet/802.1Q, map the VLAN to its VNI, strip the tag in place, check
 //!    the underlay MTU;
 //! 2. look up every known-unicast destination in one `lookup_burst`;
-//! 3. emit: prepend the outer Ethernet/IPv4/UDP/VXLAN headers into the headroom (zero copy) for
-//!    a hit, or replicate head-end to the VNI's flood list for broadcast, multicast and unknown
-//!    unicast.
+//! 3. emit: prepend the outer Ethernet/IP/UDP/VXLAN headers into the headroom (zero copy) for
+//!    a hit, or replicate to the VNI's flood list for broadcast, multicast and unknown unicast.
+//!
+//! The FDB names a tunnel; the tunnel's row gives the remote address and the next hop's MAC.
+//! An IPv4 remote gets the 50-byte IPv4 outer headers (UDP checksum 0, as RFC 7348 allows); an
+//! IPv6 remote gets the 70-byte IPv6 ones with a UDP checksum over the whole datagram (Linux
+//! drops zero-checksum VXLAN over IPv6 unless told otherwise, RFC 6935/6936) and the inner flow
+//! hash as flow label; a multicast group (RFC 7348 §4.2) is one more flood-list entry whose
+//! next hop is the group's MAC, sent with the multicast TTL.
 //!
 //! Every packet that cannot be forwarded is counted under its [`DropReason`] and freed.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use arrayvec::ArrayVec;
 
 use super::flow_hash::flow_hash_at;
-use super::settings::{PipelineSettings, VniSettings, OUTER_IP_OVERHEAD, OUTER_LEN};
+use super::settings::{
+    PipelineSettings, VniSettings, OUTER6_IP_OVERHEAD, OUTER6_LEN, OUTER_IP_OVERHEAD, OUTER_LEN,
+};
 use super::tx::Sink;
 use super::DropReason;
 use crate::fdb::{FdbKey, Replica, Report, LOCAL};
 use crate::io::{Burst, Packet, PacketPool, BURST_SIZE};
 use crate::metrics::WorkerCountersInner;
-use crate::types::{MacAddr, Vni};
+use crate::types::{MacAddr, TunnelId, Vni};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{IpProtocol, Ipv4Repr};
+use crate::wire::ipv6::Ipv6Repr;
 use crate::wire::{arp, checksum, udp, vxlan};
 
 /// Flood-list entries resolved per packet; longer lists are cut (and counted as drops).
 pub const MAX_FLOOD: usize = 128;
 
-/// Per-worker mutable encap state.
-#[derive(Debug, Default)]
+/// Per-worker encap state: the outer header templates (built once from the settings, which
+/// never change while the worker runs) and the IPv4 identification counter.
+#[derive(Debug, Clone)]
 pub struct EncapState {
     /// IPv4 identification of the next outer packet.
     ident: u16,
+    /// IPv4 outer headers towards unicast VTEPs.
+    v4: OuterTemplate,
+    /// IPv4 outer headers towards multicast groups (TTL `multicast_ttl`).
+    v4_group: OuterTemplate,
+    /// IPv6 outer headers, when the gateway has an IPv6 address.
+    v6: Option<OuterTemplate6>,
+}
+
+impl EncapState {
+    pub fn new(s: &PipelineSettings) -> EncapState {
+        EncapState {
+            ident: 0,
+            v4: OuterTemplate::new(s, s.ttl),
+            v4_group: OuterTemplate::new(s, s.multicast_ttl),
+            v6: s.vtep_ip6.map(|ip| OuterTemplate6::new(s, ip)),
+        }
+    }
 }
 
 /// Counts a report that could not reach the control thread.
@@ -49,8 +76,8 @@ fn count_report(r: Report, c: &WorkerCountersInner) {
 struct Classified<'s> {
     vni: &'s VniSettings,
     dst: MacAddr,
-    /// The outer UDP source port (from the inner flow hash).
-    src_port: u16,
+    /// The inner flow hash (outer UDP source port, IPv6 flow label).
+    hash: u32,
 }
 
 /// Parses the access frame, maps its VLAN to a VNI, hashes its flow and strips the tag in
@@ -98,11 +125,7 @@ fn classify<'s, P: Packet>(
     if len + OUTER_IP_OVERHEAD > usize::from(s.underlay_mtu) {
         return Err(DropReason::MtuExceeded);
     }
-    Ok(Classified {
-        vni,
-        dst,
-        src_port: s.src_port(hash),
-    })
+    Ok(Classified { vni, dst, hash })
 }
 
 /// The outer headers with everything that is the same for every packet of a burst already in
@@ -134,9 +157,9 @@ mod at {
 }
 
 impl OuterTemplate {
-    /// The template for `s`, written with the crate's own header emitters so the layout is
-    /// defined in one place.
-    pub fn new(s: &PipelineSettings) -> OuterTemplate {
+    /// The template for `s` with outer TTL `ttl`, written with the crate's own header emitters
+    /// so the layout is defined in one place.
+    pub fn new(s: &PipelineSettings, ttl: u8) -> OuterTemplate {
         let mut bytes = [0u8; OUTER_LEN];
         let (eth, rest) = bytes.split_at_mut(ethernet::HEADER_LEN);
         let (ip, rest) = rest.split_at_mut(20);
@@ -147,7 +170,7 @@ impl OuterTemplate {
             dst_addr: Ipv4Addr::UNSPECIFIED,
             protocol: IpProtocol::Udp,
             payload_len: 0,
-            ttl: s.ttl,
+            ttl,
             dont_frag: s.dont_fragment,
             ident: 0,
         }
@@ -164,6 +187,156 @@ impl OuterTemplate {
     }
 }
 
+/// The IPv6 outer headers (Ethernet, IPv6, UDP, VXLAN: 70 bytes) with the constant fields in
+/// place, and the partial sum of the UDP checksum's constant part (pseudo-header source
+/// address, next header, the destination port).
+#[derive(Debug, Clone)]
+pub struct OuterTemplate6 {
+    bytes: [u8; OUTER6_LEN],
+    /// Partial sum of the source address, next header (17) and destination port.
+    udp_sum: u32,
+    zero_checksum: bool,
+}
+
+/// Offsets of the per-packet fields in the IPv6 outer headers.
+mod at6 {
+    use crate::wire::ethernet;
+    pub const IP: usize = ethernet::HEADER_LEN;
+    pub const FLOW: usize = IP + 1;
+    pub const PAYLOAD_LEN: usize = IP + 4;
+    pub const DST: usize = IP + 24;
+    pub const UDP: usize = IP + 40;
+    pub const UDP_SRC: usize = UDP;
+    pub const UDP_LEN: usize = UDP + 4;
+    pub const UDP_CKSUM: usize = UDP + 6;
+    pub const VXLAN: usize = UDP + 8;
+    pub const VXLAN_VNI: usize = VXLAN + 4;
+}
+
+impl OuterTemplate6 {
+    pub fn new(s: &PipelineSettings, src: Ipv6Addr) -> OuterTemplate6 {
+        let mut bytes = [0u8; OUTER6_LEN];
+        let (eth, rest) = bytes.split_at_mut(ethernet::HEADER_LEN);
+        let (ip, rest) = rest.split_at_mut(40);
+        let (udp_hdr, vx) = rest.split_at_mut(udp::HEADER_LEN);
+        ethernet::emit_header(eth, MacAddr::ZERO, s.vtep_mac, EtherType::Ipv6);
+        Ipv6Repr {
+            src_addr: src,
+            dst_addr: Ipv6Addr::UNSPECIFIED,
+            next_header: 17,
+            payload_len: 0,
+            hop_limit: s.hop_limit,
+        }
+        .emit(ip);
+        udp::emit_header(udp_hdr, 0, s.udp_port, 0, 0);
+        vxlan::emit_header(vx, Vni::from_wire(0));
+        bytes[at6::VXLAN_VNI..at6::VXLAN_VNI + 3].fill(0);
+        // The VXLAN flags word is constant too, so it goes into the partial sum.
+        let udp_sum = checksum::sum(&src.octets())
+            + 17
+            + u32::from(s.udp_port)
+            + checksum::sum(&bytes[at6::VXLAN..at6::VXLAN_VNI]);
+        OuterTemplate6 {
+            bytes,
+            udp_sum,
+            zero_checksum: s.udp6_zero_checksum_tx,
+        }
+    }
+}
+
+/// Prepends the IPv6 outer headers for `remote` onto an untagged frame whose bytes sum to
+/// `inner_sum` ([`checksum::sum`], needed for the UDP checksum; ignored with
+/// `udp6_zero_checksum_tx`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn push_outer6<P: Packet>(
+    pkt: &mut P,
+    t: &OuterTemplate6,
+    vni: Vni,
+    remote: Ipv6Addr,
+    next_hop: MacAddr,
+    src_port: u16,
+    flow: u32,
+    inner_sum: u32,
+) -> Result<(), DropReason> {
+    let udp_len = pkt.pkt_len() + udp::HEADER_LEN + vxlan::HEADER_LEN;
+    let udp_len = u16::try_from(udp_len).map_err(|_| DropReason::MtuExceeded)?;
+    let mut h = t.bytes;
+    h[..6].copy_from_slice(&next_hop.0);
+    let label = (flow & 0x000f_ffff).to_be_bytes();
+    h[at6::FLOW] = label[1];
+    h[at6::FLOW + 1] = label[2];
+    h[at6::FLOW + 2] = label[3];
+    h[at6::PAYLOAD_LEN..at6::PAYLOAD_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
+    h[at6::DST..at6::DST + 16].copy_from_slice(&remote.octets());
+    h[at6::UDP_SRC..at6::UDP_SRC + 2].copy_from_slice(&src_port.to_be_bytes());
+    h[at6::UDP_LEN..at6::UDP_LEN + 2].copy_from_slice(&udp_len.to_be_bytes());
+    let v = vni.get().to_be_bytes();
+    h[at6::VXLAN_VNI..at6::VXLAN_VNI + 3].copy_from_slice(&v[1..]);
+    if !t.zero_checksum {
+        // Pseudo-header (RFC 8200 §8.1): source and destination, upper-layer length (twice:
+        // once there, once in the UDP header), next header; then the UDP header and payload.
+        let mut sum = t.udp_sum
+            + checksum::sum(&remote.octets())
+            + 2 * u32::from(udp_len)
+            + u32::from(src_port)
+            + u32::from(vni.get() >> 8)
+            + ((vni.get() & 0xff) << 8);
+        sum = checksum::combine(sum, inner_sum);
+        let ck = match !checksum::fold(sum) {
+            0 => 0xffff,
+            c => c,
+        };
+        h[at6::UDP_CKSUM..at6::UDP_CKSUM + 2].copy_from_slice(&ck.to_be_bytes());
+    }
+    let hdr = pkt.prepend(OUTER6_LEN).ok_or(DropReason::NoHeadroom)?;
+    let hdr: &mut [u8; OUTER6_LEN] = hdr.try_into().map_err(|_| DropReason::NoHeadroom)?;
+    *hdr = h;
+    Ok(())
+}
+
+/// Prepends the outer headers towards tunnel row `remote` (reached through `next_hop`) onto
+/// an untagged frame, in the remote's address family. `inner_sum` is the frame's checksum
+/// sum when the caller has it (a flood computes it once for every copy).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn push_tunnel<P: Packet>(
+    pkt: &mut P,
+    s: &PipelineSettings,
+    st: &mut EncapState,
+    vni: Vni,
+    remote: IpAddr,
+    next_hop: MacAddr,
+    hash: u32,
+    inner_sum: Option<u32>,
+) -> Result<(), DropReason> {
+    let src_port = s.src_port(hash);
+    match remote {
+        IpAddr::V4(ip) => {
+            let t = if ip.is_multicast() {
+                &st.v4_group
+            } else {
+                &st.v4
+            };
+            push_outer(pkt, t, &mut st.ident, vni, ip, next_hop, src_port)
+        }
+        IpAddr::V6(ip) => {
+            let Some(t) = &st.v6 else {
+                return Err(DropReason::NoIpv6Underlay);
+            };
+            if pkt.pkt_len() + OUTER6_IP_OVERHEAD > usize::from(s.underlay_mtu) {
+                return Err(DropReason::MtuExceeded);
+            }
+            let sum = match inner_sum {
+                Some(x) => x,
+                None if t.zero_checksum => 0,
+                None => checksum::sum(pkt.data()),
+            };
+            push_outer6(pkt, t, vni, ip, next_hop, src_port, hash, sum)
+        }
+    }
+}
+
 /// Prepends the outer headers for `remote` (reached through `next_hop`) onto an untagged frame.
 ///
 /// Always inlined: its seven arguments (partly passed on the stack) and six saved registers
@@ -172,7 +345,7 @@ impl OuterTemplate {
 pub fn push_outer<P: Packet>(
     pkt: &mut P,
     t: &OuterTemplate,
-    st: &mut EncapState,
+    ident: &mut u16,
     vni: Vni,
     remote: Ipv4Addr,
     next_hop: MacAddr,
@@ -183,20 +356,21 @@ pub fn push_outer<P: Packet>(
     let ip_total = u16::try_from(ip_len).map_err(|_| DropReason::MtuExceeded)?;
     // No separate headroom check: `prepend` below refuses (changing nothing) when it is short.
     let offloaded = pkt.request_ipv4_cksum_offload(ethernet::HEADER_LEN, 20);
-    st.ident = st.ident.wrapping_add(1);
+    *ident = ident.wrapping_add(1);
+    let id = *ident;
 
     // Patch a copy on the stack (constant offsets into a fixed array: no bounds checks), then
     // write it into the headroom in one copy.
     let mut h = t.bytes;
     h[..6].copy_from_slice(&next_hop.0);
     h[at::IP_TOTAL..at::IP_TOTAL + 2].copy_from_slice(&ip_total.to_be_bytes());
-    h[at::IP_IDENT..at::IP_IDENT + 2].copy_from_slice(&st.ident.to_be_bytes());
+    h[at::IP_IDENT..at::IP_IDENT + 2].copy_from_slice(&id.to_be_bytes());
     let dst = u32::from(remote);
     h[at::IP_DST..at::IP_DST + 4].copy_from_slice(&dst.to_be_bytes());
     if !offloaded {
         // The template's sum plus the four variable words; at most 20 words, far from overflow.
         let sum =
-            t.ip_sum + u32::from(ip_total) + u32::from(st.ident) + (dst >> 16) + (dst & 0xffff);
+            t.ip_sum + u32::from(ip_total) + u32::from(id) + (dst >> 16) + (dst & 0xffff);
         let ck = !checksum::fold(sum);
         h[at::IP_CKSUM..at::IP_CKSUM + 2].copy_from_slice(&ck.to_be_bytes());
     }
@@ -301,8 +475,6 @@ pub fn encap_burst<P, Pool, S, A>(
     S: Sink<P>,
     A: Sink<P>,
 {
-    let t = OuterTemplate::new(s);
-
     // Pass 1: classify. Packets and their metadata live in separate arrays so that pass 3
     // moves only the packet handle: moving a packet-plus-metadata struct through the iterator
     // chain compiled to overlapping narrow stores and wide loads that missed store forwarding
@@ -310,7 +482,7 @@ pub fn encap_burst<P, Pool, S, A>(
     let mut staged: ArrayVec<P, BURST_SIZE> = ArrayVec::new();
     let mut vnis: ArrayVec<&VniSettings, BURST_SIZE> = ArrayVec::new();
     let mut keys: ArrayVec<FdbKey, BURST_SIZE> = ArrayVec::new();
-    let mut ports: ArrayVec<u16, BURST_SIZE> = ArrayVec::new();
+    let mut hashes: ArrayVec<u32, BURST_SIZE> = ArrayVec::new();
     for mut pkt in pkts.drain(..) {
         match classify(&mut pkt, s) {
             Ok(k) => {
@@ -323,7 +495,7 @@ pub fn encap_burst<P, Pool, S, A>(
                 // At most BURST_SIZE packets come in, so none of these can be full.
                 keys.push(FdbKey::new(k.vni.vni, k.dst));
                 vnis.push(k.vni);
-                ports.push(k.src_port);
+                hashes.push(k.hash);
                 staged.push(pkt);
             }
             Err(r) => c.drop(r),
@@ -332,37 +504,31 @@ pub fn encap_burst<P, Pool, S, A>(
 
     // Pass 2: one batched lookup for every destination (multicast is looked up too, so the
     // results line up with `staged`, and ignored below).
-    let mut remotes = [None; BURST_SIZE];
-    replica.lookup_burst(&keys, &mut remotes[..keys.len()]);
+    let mut tunnels = [None; BURST_SIZE];
+    replica.lookup_burst(&keys, &mut tunnels[..keys.len()]);
 
-    // Pass 3: emit. The neighbour table cannot change within a burst (deltas are applied
-    // between polls) and a hit has no side effect, so next hops resolved earlier in the burst
-    // are reused for later packets to the same VTEPs instead of being looked up again.
-    let mut hops = HopCache::default();
-    let meta = vnis.iter().zip(&keys).zip(&remotes).zip(&ports);
-    for (mut pkt, (((&vni, key), &remote), &port)) in staged.drain(..).zip(meta) {
+    // Pass 3: emit. A tunnel row carries its remote address and next hop, so a hit costs one
+    // row read beyond the FDB probe.
+    let meta = vnis.iter().zip(&keys).zip(&tunnels).zip(&hashes);
+    for (mut pkt, (((&vni, key), &tunnel), &hash)) in staged.drain(..).zip(meta) {
         let dst = key.mac;
-        let remote = if dst.is_multicast() { None } else { remote };
-        match remote {
+        let tunnel = if dst.is_multicast() { None } else { tunnel };
+        match tunnel {
             Some(LOCAL) => c.drop(DropReason::LocalDestination),
-            Some(remote) => {
-                let next_hop = match hops.get(remote) {
-                    Some(mac) => mac,
-                    None => match replica.next_hop(remote, now_secs) {
-                        Ok(m) => {
-                            hops.put(remote, m);
-                            m
-                        }
-                        Err(r) => {
-                            count_report(r, c);
-                            c.drop(DropReason::NoNeighbor);
-                            continue;
-                        }
-                    },
+            Some(id) => {
+                let (remote, next_hop) = match replica.next_hop(id, now_secs) {
+                    Ok(hop) => hop,
+                    Err(r) => {
+                        count_report(r, c);
+                        c.drop(DropReason::NoNeighbor);
+                        continue;
+                    }
                 };
-                match push_outer(&mut pkt, &t, st, vni.vni, remote, next_hop, port) {
+                let len = pkt.pkt_len();
+                match push_tunnel(&mut pkt, s, st, vni.vni, remote, next_hop, hash, None) {
                     Ok(()) => {
                         c.encap_packets.inc();
+                        c.tunnels.count_tx(id, len);
                         out.send(pkt);
                     }
                     Err(r) => c.drop(r),
@@ -377,63 +543,23 @@ pub fn encap_burst<P, Pool, S, A>(
                 if s.report_misses && !dst.is_multicast() {
                     count_report(replica.report_miss(*key, now_secs), c);
                 }
-                flood(&t, st, replica, pool, pkt, vni, port, out, c, now_secs)
+                flood(s, st, replica, pool, pkt, vni, hash, out, c, now_secs)
             }
         }
     }
 }
 
-/// Next hops resolved within one burst (the last [`HOP_CACHE`] distinct VTEPs): traffic that
-/// interleaves a few VTEPs — the usual case — resolves each once per burst.
-#[derive(Default)]
-struct HopCache {
-    entries: [(u32, MacAddr); HOP_CACHE],
-    /// Valid entries (a prefix of `entries` until full).
-    len: usize,
-    /// The entry replaced next once full (round robin).
-    next: usize,
-}
-
-/// Distinct next hops a burst remembers.
-const HOP_CACHE: usize = 4;
-
-impl HopCache {
-    #[inline(always)]
-    fn get(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        let ip = u32::from(ip);
-        self.entries
-            .iter()
-            .take(self.len)
-            .find(|e| e.0 == ip)
-            .map(|e| e.1)
-    }
-
-    #[inline(always)]
-    fn put(&mut self, ip: Ipv4Addr, mac: MacAddr) {
-        let at = if self.len < HOP_CACHE {
-            self.len += 1;
-            self.len - 1
-        } else {
-            let at = self.next;
-            self.next = (self.next + 1) % HOP_CACHE;
-            at
-        };
-        if let Some(e) = self.entries.get_mut(at) {
-            *e = (u32::from(ip), mac);
-        }
-    }
-}
-
-/// Head-end replication: one copy to each resolved VTEP of the VNI's flood list.
+/// Replication to the VNI's flood list: one copy per unicast VTEP (head-end) and one per
+/// multicast group (the underlay replicates it further).
 #[allow(clippy::too_many_arguments)]
 fn flood<P, Pool, S>(
-    t: &OuterTemplate,
+    s: &PipelineSettings,
     st: &mut EncapState,
     replica: &mut Replica,
     pool: &mut Pool,
     pkt: P,
     vni: &VniSettings,
-    port: u16,
+    hash: u32,
     out: &mut S,
     c: &WorkerCountersInner,
     now_secs: u32,
@@ -442,24 +568,21 @@ fn flood<P, Pool, S>(
     Pool: PacketPool<Pkt = P>,
     S: Sink<P>,
 {
-    let fleet = replica.flood_extra(vni.vni);
-    if vni.flood.is_empty() && fleet.is_empty() {
-        c.drop(DropReason::NoFloodList);
-        return;
-    }
-    let mut targets: ArrayVec<(Ipv4Addr, MacAddr), MAX_FLOOD> = ArrayVec::new();
-    // The configured list, then the fleet members serving the VNI (never the same address:
-    // the control thread publishes only members the configured list lacks).
-    let mut list: ArrayVec<Ipv4Addr, MAX_FLOOD> = ArrayVec::new();
-    for &ip in vni.flood.iter().chain(fleet) {
-        if list.try_push(ip).is_err() {
+    let mut list: ArrayVec<TunnelId, MAX_FLOOD> = ArrayVec::new();
+    for &id in replica.flood_list(vni.vni) {
+        if list.try_push(id).is_err() {
             c.drop(DropReason::NoBuffers);
         }
     }
-    for &ip in &list {
-        match replica.next_hop(ip, now_secs) {
-            Ok(mac) => {
-                if targets.try_push((ip, mac)).is_err() {
+    if list.is_empty() {
+        c.drop(DropReason::NoFloodList);
+        return;
+    }
+    let mut targets: ArrayVec<(TunnelId, IpAddr, MacAddr), MAX_FLOOD> = ArrayVec::new();
+    for &id in &list {
+        match replica.next_hop(id, now_secs) {
+            Ok((ip, mac)) => {
+                if targets.try_push((id, ip, mac)).is_err() {
                     c.drop(DropReason::NoBuffers);
                 }
             }
@@ -472,25 +595,34 @@ fn flood<P, Pool, S>(
     let Some((&last, rest)) = targets.split_last() else {
         return;
     };
-    // Every copy but the last is a replica; the original goes to the last VTEP, so a flood
+    let len = pkt.pkt_len();
+    // The copies share the payload, so an IPv6 copy's UDP checksum sums it once, here.
+    let inner_sum = targets
+        .iter()
+        .any(|t| t.1.is_ipv6())
+        .then(|| checksum::sum(pkt.data()));
+    // Every copy but the last is a replica; the original goes to the last tunnel, so a flood
     // list of one costs no copy at all.
-    for &(ip, mac) in rest {
-        let Some(mut copy) = pool.replicate(&pkt, OUTER_LEN) else {
+    for &(id, ip, mac) in rest {
+        let Some(mut copy) = pool.replicate(&pkt, OUTER6_LEN) else {
             c.drop(DropReason::NoBuffers);
             continue;
         };
-        match push_outer(&mut copy, t, st, vni.vni, ip, mac, port) {
+        match push_tunnel(&mut copy, s, st, vni.vni, ip, mac, hash, inner_sum) {
             Ok(()) => {
                 c.flood_packets.inc();
+                c.tunnels.count_tx(id, len);
                 out.send(copy);
             }
             Err(r) => c.drop(r),
         }
     }
     let mut pkt = pkt;
-    match push_outer(&mut pkt, t, st, vni.vni, last.0, last.1, port) {
+    let (id, ip, mac) = last;
+    match push_tunnel(&mut pkt, s, st, vni.vni, ip, mac, hash, inner_sum) {
         Ok(()) => {
             c.flood_packets.inc();
+            c.tunnels.count_tx(id, len);
             out.send(pkt);
         }
         Err(r) => c.drop(r),

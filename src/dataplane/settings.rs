@@ -3,7 +3,7 @@
 //! Lookups on the fast path are array indexing (VLAN → VNI, 4096 slots) or a binary search over
 //! a handful of VNIs; nothing here changes while workers run.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::types::{MacAddr, VlanId, Vni};
 
@@ -11,6 +11,10 @@ use crate::types::{MacAddr, VlanId, Vni};
 pub const OUTER_LEN: usize = 14 + 20 + 8 + 8;
 /// What VXLAN adds to the outer IPv4 packet beyond the inner frame: IPv4 + UDP + VXLAN.
 pub const OUTER_IP_OVERHEAD: usize = 20 + 8 + 8;
+/// Bytes VXLAN over IPv6 adds in front of the inner frame: outer Ethernet, IPv6, UDP, VXLAN.
+pub const OUTER6_LEN: usize = 14 + 40 + 8 + 8;
+/// What VXLAN adds to the outer IPv6 packet beyond the inner frame: IPv6 + UDP + VXLAN.
+pub const OUTER6_IP_OVERHEAD: usize = 40 + 8 + 8;
 
 /// One VNI as the pipeline sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +22,6 @@ pub struct VniSettings {
     pub vni: Vni,
     /// The access-side VLAN; `None` for the untagged VNI.
     pub vlan: Option<VlanId>,
-    /// Head-end replication list for broadcast, multicast and unknown unicast.
-    pub flood: Vec<Ipv4Addr>,
     /// Whether decapsulated frames teach the FDB their source MAC.
     pub learning: bool,
     /// Whether access-side source MACs are reported as local (a fleet publishes them; ARP
@@ -43,6 +45,22 @@ pub struct PipelineSettings {
     pub ttl: u8,
     pub dont_fragment: bool,
     pub underlay_mtu: u16,
+    /// The IPv6 underlay address, when the gateway has one.
+    pub vtep_ip6: Option<Ipv6Addr>,
+    /// Outer IPv6 hop limit.
+    pub hop_limit: u8,
+    /// Outer TTL towards a multicast group (Linux uses 1 unless a TTL is set).
+    pub multicast_ttl: u8,
+    /// Send VXLAN over IPv6 with a zero UDP checksum (Linux `udp6zerocsumtx`).
+    pub udp6_zero_checksum_tx: bool,
+    /// Accept VXLAN over IPv6 with a zero UDP checksum (Linux `udp6zerocsumrx`).
+    pub udp6_zero_checksum_rx: bool,
+    /// Multicast groups this gateway joined on the underlay (sorted): decap accepts VXLAN
+    /// sent to them, and IGMP queries are answered with reports for them.
+    pub groups: Vec<Ipv4Addr>,
+    /// IGMP version of unsolicited reports and leaves (2 or 3); queries are answered in the
+    /// version they came in.
+    pub igmp_version: u8,
     /// Report unicast FDB misses to the control thread (the fleet's on-demand mode).
     pub report_misses: bool,
     vnis: Vec<VniSettings>,
@@ -78,6 +96,13 @@ impl PipelineSettings {
             ttl: 64,
             dont_fragment: true,
             underlay_mtu: 1500,
+            vtep_ip6: None,
+            hop_limit: 64,
+            multicast_ttl: 1,
+            udp6_zero_checksum_tx: false,
+            udp6_zero_checksum_rx: false,
+            groups: Vec::new(),
+            igmp_version: 3,
             report_misses: false,
             vnis: Vec::new(),
             by_vlan: Box::new([NONE; 4096]),
@@ -142,6 +167,19 @@ impl PipelineSettings {
         self.vnis.get(usize::from(*idx))
     }
 
+    /// Whether `ip` is a multicast group this gateway joined.
+    #[inline]
+    pub fn joined(&self, ip: Ipv4Addr) -> bool {
+        !self.groups.is_empty() && self.groups.binary_search(&ip).is_ok()
+    }
+
+    /// Joins `group` (before the workers start).
+    pub fn join(&mut self, group: Ipv4Addr) {
+        if let Err(i) = self.groups.binary_search(&group) {
+            self.groups.insert(i, group);
+        }
+    }
+
     pub fn vnis(&self) -> &[VniSettings] {
         &self.vnis
     }
@@ -164,7 +202,6 @@ mod tests {
         VniSettings {
             vni: Vni::new(v).unwrap(),
             vlan: vlan.and_then(VlanId::new),
-            flood: vec![],
             learning: true,
             local_learning: false,
             arp_suppress: false,

@@ -11,22 +11,19 @@
 //! burst's latency therefore runs from just before its `rx_burst` (the previous iteration's
 //! end; only the stop-flag load and the latency hand-off lie in between) to its transmit.
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::decap::decap_burst;
 use super::encap::{encap_burst, EncapState};
+use super::originate::{igmp_report, solicit, Membership};
 use super::settings::PipelineSettings;
 use super::tx::{TxPort, TxSink};
-use super::DropReason;
 use crate::fdb::Replica;
-use crate::io::{Burst, Io, Packet, PacketPool, RxQueue, WorkerIo, BURST_SIZE};
+use crate::io::{Burst, Io, Packet, RxQueue, WorkerIo, BURST_SIZE};
 use crate::metrics::WorkerCounters;
-use crate::types::{MacAddr, WorkerId};
-use crate::wire::arp::{ArpOperation, ArpRepr};
-use crate::wire::ethernet::{self, EtherType};
+use crate::types::WorkerId;
 
 /// FDB deltas applied per poll iteration at most, so a burst of control-plane changes cannot
 /// starve packet processing.
@@ -62,6 +59,9 @@ pub struct Worker<I: Io, L: LatencySink = ()> {
     /// Packets received per queue per iteration (`workers.burst_size`, at most BURST_SIZE).
     burst_size: usize,
     started: Instant,
+    /// The last worker second an unsolicited IGMP report went out (worker 0 only; RFC 3376
+    /// §8.1 robustness: the first report is repeated once).
+    igmp_reported: u32,
 }
 
 impl<I: Io, L: LatencySink> Worker<I, L> {
@@ -75,10 +75,11 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
     ) -> Worker<I, L> {
         // Deltas applied before the worker existed (static entries at start-up) count too.
         counters.applied_generation.set(replica.generation());
+        let encap = EncapState::new(&settings);
         Worker {
             id,
             settings,
-            encap: EncapState::default(),
+            encap,
             replica,
             access_rx: io.access_rx,
             underlay_rx: io.underlay_rx,
@@ -90,6 +91,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             burst: Burst::new(),
             burst_size: BURST_SIZE,
             started: Instant::now(),
+            igmp_reported: 0,
         }
     }
 
@@ -104,6 +106,12 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         let mut now = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             now = self.poll(now).1;
+        }
+        // Leave the groups so IGMP-snooping switches stop sending them here (worker 0 speaks
+        // for the gateway).
+        if self.id == 0 {
+            self.igmp(self.settings.igmp_version, Membership::Leave);
+            self.underlay_tx.flush(&self.counters.underlay_tx, &self.counters);
         }
         // Drain deltas that arrived meanwhile so the applied generation is final.
         self.replica.apply_pending(usize::MAX);
@@ -127,8 +135,14 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         if self.replica.apply_pending(MAX_DELTAS_PER_POLL) > 0 {
             c.applied_generation.set(self.replica.generation());
         }
-        while let Some(ip) = self.replica.take_arp_request() {
-            send_arp_request::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, ip);
+        while let Some(ip) = self.replica.take_solicit() {
+            solicit::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, ip);
+        }
+        // Unsolicited membership reports: at the first poll and once more a second later.
+        if self.id == 0 && self.igmp_reported < 2 && now_secs > self.igmp_reported {
+            self.igmp_reported = now_secs.min(2);
+            let v = self.settings.igmp_version;
+            igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, v, Membership::Join);
         }
 
         let mut received = 0;
@@ -176,6 +190,7 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
                 queue_counters: &c.underlay_tx,
                 worker: c,
             };
+            let mut query = 0;
             decap_burst(
                 &self.settings,
                 &mut self.replica,
@@ -184,7 +199,13 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
                 &mut replies,
                 c,
                 now_secs,
+                &mut query,
             );
+            if query != 0 {
+                // RFC 3376 §7.2.1: answer a v1/v2 query with v2 reports, a v3 one with v3.
+                let v = if query >= 3 { 3 } else { 2 };
+                igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, v, Membership::Join);
+            }
         }
 
         self.underlay_tx.flush(&c.underlay_tx, c);
@@ -215,41 +236,9 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
     pub fn pool_mut(&mut self) -> &mut I::Pool {
         &mut self.pool
     }
-}
 
-/// Builds and queues a broadcast ARP request for `ip` on the underlay.
-fn send_arp_request<I: Io>(
-    settings: &PipelineSettings,
-    pool: &mut I::Pool,
-    underlay_tx: &mut TxPort<I::Tx>,
-    c: &WorkerCounters,
-    ip: Ipv4Addr,
-) {
-    let Some(mut pkt) = pool.alloc() else {
-        c.drop(DropReason::NoBuffers);
-        return;
-    };
-    let Some(buf) = pkt.prepend(60) else {
-        c.drop(DropReason::NoHeadroom);
-        return;
-    };
-    buf.fill(0);
-    ethernet::emit_header(buf, MacAddr::BROADCAST, settings.vtep_mac, EtherType::Arp);
-    if let Some(body) = buf.get_mut(ethernet::HEADER_LEN..) {
-        ArpRepr {
-            operation: ArpOperation::Request,
-            source_hardware_addr: settings.vtep_mac,
-            source_protocol_addr: settings.vtep_ip,
-            target_hardware_addr: MacAddr::ZERO,
-            target_protocol_addr: ip,
-        }
-        .emit(body);
+    fn igmp(&mut self, version: u8, what: Membership) {
+        let c: &WorkerCounters = &self.counters;
+        igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, version, what);
     }
-    c.arp_requests.inc();
-    let mut out = TxSink {
-        port: underlay_tx,
-        queue_counters: &c.underlay_tx,
-        worker: c,
-    };
-    crate::dataplane::tx::Sink::send(&mut out, pkt);
 }

@@ -15,7 +15,7 @@
 //!   and neighbour entries through `add_static` / `neighbor_add`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +24,9 @@ use super::neighbor::{NeighborConfig, NeighborTable};
 use super::replica::{WorkerLink, DEFAULT_FDB_CAPACITY};
 use super::source::{Member, RemoteEntry, SourceRequest, SourceUpdate};
 use super::table::{FdbTable, LearnOutcome};
-use super::{Delta, Event, FdbKey, Versioned, LOCAL};
-use crate::types::{MacAddr, Vni};
+use super::tunnel::TunnelTable;
+use super::{Delta, Event, FdbKey, Versioned, LOCAL, LOCAL_ADDR};
+use crate::types::{MacAddr, TunnelId, Vni};
 
 pub use super::neighbor::{NeighborRow, NeighborState};
 pub use super::table::{EntryKind, FdbRow, VniPolicy};
@@ -51,7 +52,9 @@ pub enum FdbError {
     #[error("the FDB is full ({max} entries)")]
     TableFull { max: usize },
     #[error("no neighbour entry for {0}")]
-    NeighborNotFound(Ipv4Addr),
+    NeighborNotFound(IpAddr),
+    #[error("the tunnel table is full ({} tunnels)", TunnelId::CAPACITY - 1)]
+    TunnelsFull,
 }
 
 /// Settings of the control plane, from the configuration.
@@ -63,8 +66,15 @@ pub struct FdbSettings {
     pub vtep_ip: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 underlay, when configured: address, prefix length, gateway.
+    pub vtep_ip6: Option<std::net::Ipv6Addr>,
+    pub prefix6_len: u8,
+    pub gateway6: Option<std::net::Ipv6Addr>,
     pub arp_retry: Duration,
     pub arp_max_retries: u32,
+    /// Configured flood lists: unicast VTEPs and the VNI's multicast group, published into
+    /// every replica at start.
+    pub flood: BTreeMap<Vni, Vec<IpAddr>>,
 }
 
 /// IPv4 addresses remembered per local MAC (ARP and IPv4 sources seen), at most.
@@ -75,8 +85,6 @@ pub const MAX_IPS_PER_MAC: usize = 4;
 pub struct FleetSettings {
     /// This gateway's member name: the source's reports of its own entries are ignored.
     pub member: Arc<str>,
-    /// Configured flood lists: fleet members already in them are not added again.
-    pub static_flood: BTreeMap<Vni, Vec<Ipv4Addr>>,
     /// VNIs whose ARP requests workers answer from their replica.
     pub arp_suppress: BTreeSet<Vni>,
     /// Look misses up in the source instead of holding every remote entry.
@@ -93,7 +101,6 @@ impl Default for FleetSettings {
     fn default() -> Self {
         FleetSettings {
             member: Arc::from(""),
-            static_flood: BTreeMap::new(),
             arp_suppress: BTreeSet::new(),
             on_demand: false,
             negative: Duration::from_secs(5),
@@ -123,6 +130,19 @@ pub struct FleetStats {
     pub miss_latency_max_us: u64,
     pub arp_bindings: u64,
     pub flood_members: u64,
+}
+
+/// One row of `vxgate tunnel list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelRow {
+    pub id: TunnelId,
+    pub remote: IpAddr,
+    /// The next hop's MAC as published (the group MAC for a multicast group).
+    pub next_hop: Option<MacAddr>,
+    /// FDB entries that name it.
+    pub fdb_entries: u64,
+    /// VNIs that flood to it.
+    pub flood_vnis: u64,
 }
 
 /// What the fleet knows of an entry beyond the table: who published it, its addresses.
@@ -181,7 +201,13 @@ pub struct ControlPlane {
     arp_bound: HashMap<(Vni, Ipv4Addr), MacAddr>,
     members: BTreeMap<Arc<str>, Member>,
     /// Fleet members published into each VNI's flood list.
-    flood_published: BTreeMap<Vni, BTreeSet<Ipv4Addr>>,
+    flood_published: BTreeMap<Vni, BTreeSet<IpAddr>>,
+    /// Configured flood lists (fleet members already in them are not added again).
+    static_flood: BTreeMap<Vni, Vec<IpAddr>>,
+    tunnels: TunnelTable,
+    /// Changes every time a tunnel is created or retired (for the metrics' label cache).
+    tunnel_epoch: u64,
+    tunnel_errors: u64,
     lookups: HashMap<FdbKey, Lookup>,
     lookup_window: (Instant, u32),
     requests: Vec<SourceRequest>,
@@ -193,12 +219,24 @@ impl ControlPlane {
     /// FDB at [`DEFAULT_FDB_CAPACITY`] entries, the default replica size; see
     /// [`ControlPlane::with_max_entries`].
     pub fn new(settings: FdbSettings, links: Vec<WorkerLink>) -> ControlPlane {
+        let mut cp = Self::empty(&settings, links);
+        for (vni, list) in &settings.flood {
+            for ip in list {
+                cp.flood_add(*vni, *ip);
+            }
+        }
+        cp.static_flood = settings.flood;
+        cp.publish_pending();
+        cp
+    }
+
+    fn empty(settings: &FdbSettings, links: Vec<WorkerLink>) -> ControlPlane {
         let now = Instant::now();
         let retry = settings.arp_retry.max(Duration::from_millis(1));
         let backlogs = links.iter().map(|_| VecDeque::new()).collect();
         ControlPlane {
             table: FdbTable::new(
-                settings.vni_policy,
+                settings.vni_policy.clone(),
                 settings.max_learned_total,
                 DEFAULT_FDB_CAPACITY,
                 settings.aging,
@@ -210,6 +248,9 @@ impl ControlPlane {
                 retry,
                 max_retries: settings.arp_max_retries,
                 hold_down: retry.saturating_mul(ARP_HOLD_DOWN_INTERVALS),
+                vtep_ip6: settings.vtep_ip6,
+                prefix6_len: settings.prefix6_len,
+                gateway6: settings.gateway6,
             }),
             links,
             backlogs,
@@ -225,6 +266,10 @@ impl ControlPlane {
             arp_bound: HashMap::new(),
             members: BTreeMap::new(),
             flood_published: BTreeMap::new(),
+            static_flood: BTreeMap::new(),
+            tunnels: TunnelTable::default(),
+            tunnel_epoch: 0,
+            tunnel_errors: 0,
             lookups: HashMap::new(),
             lookup_window: (now, 0),
             requests: Vec::new(),
@@ -257,6 +302,115 @@ impl ControlPlane {
         }
     }
 
+    /// The tunnel towards `ip`, created (and published, with its next hop when already known)
+    /// when missing. A full table is swept for unused rows once before giving up.
+    fn tunnel(&mut self, ip: IpAddr) -> Option<TunnelId> {
+        let r = match self.tunnels.ensure(ip) {
+            Err(_) => {
+                self.collect_tunnels();
+                self.tunnels.ensure(ip)
+            }
+            ok => ok,
+        };
+        let Ok((id, new)) = r else {
+            self.tunnel_errors += 1;
+            return None;
+        };
+        if new {
+            self.tunnel_epoch += 1;
+            self.publish(Delta::TunnelSet { id, remote: ip });
+            if let Some(mac) = self.neighbors.published(ip) {
+                self.publish(Delta::NeighborSet { ip, mac });
+            }
+        }
+        Some(id)
+    }
+
+    /// Retires every tunnel nothing names any more: no FDB entry, no flood list. Runs when
+    /// the table is full, so its scan of the FDB is rare.
+    fn collect_tunnels(&mut self) {
+        let mut used: BTreeSet<IpAddr> = self.table.remotes();
+        used.extend(self.static_flood.values().flatten().copied());
+        used.extend(self.flood_published.values().flatten().copied());
+        let unused: Vec<TunnelId> = self
+            .tunnels
+            .iter()
+            .filter(|(_, ip)| !used.contains(ip))
+            .map(|(id, _)| id)
+            .collect();
+        for id in unused {
+            self.tunnels.remove(id);
+            self.tunnel_epoch += 1;
+            self.publish(Delta::TunnelRemove { id });
+        }
+    }
+
+    /// Publishes `key` → `remote` (a local entry when `remote` is [`LOCAL_ADDR`]).
+    fn publish_fdb(&mut self, key: FdbKey, remote: IpAddr) {
+        let tunnel = if remote == LOCAL_ADDR {
+            Some(LOCAL)
+        } else {
+            self.tunnel(remote)
+        };
+        match tunnel {
+            Some(tunnel) => self.publish(Delta::FdbSet { key, tunnel }),
+            // No row for it: the replicas must not keep forwarding to an old one.
+            None => self.publish(Delta::FdbRemove { key }),
+        }
+    }
+
+    /// Adds `ip` to the flood list of `vni` in every replica.
+    fn flood_add(&mut self, vni: Vni, ip: IpAddr) {
+        if let Some(tunnel) = self.tunnel(ip) {
+            self.prepare_next_hop(ip);
+            self.publish(Delta::FloodAdd { vni, tunnel });
+        }
+    }
+
+    fn flood_remove(&mut self, vni: Vni, ip: IpAddr) {
+        if let Some(tunnel) = self.tunnels.get(ip) {
+            self.publish(Delta::FloodRemove { vni, tunnel });
+        }
+    }
+
+    /// The tunnel table, by id, with what names each row.
+    pub fn tunnels(&self) -> Vec<TunnelRow> {
+        let mut fdb: HashMap<IpAddr, u64> = HashMap::new();
+        for r in self.table.rows(None, self.now) {
+            *fdb.entry(r.remote).or_default() += 1;
+        }
+        let mut flood: HashMap<IpAddr, u64> = HashMap::new();
+        for ip in self
+            .static_flood
+            .values()
+            .flatten()
+            .chain(self.flood_published.values().flatten())
+        {
+            *flood.entry(*ip).or_default() += 1;
+        }
+        self.tunnels
+            .iter()
+            .map(|(id, ip)| TunnelRow {
+                id,
+                remote: ip,
+                next_hop: self.neighbors.published(ip),
+                fdb_entries: fdb.get(&ip).copied().unwrap_or(0),
+                flood_vnis: flood.get(&ip).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Tunnel ids and addresses (for the metrics' labels), and an epoch that changes whenever
+    /// they do.
+    pub fn tunnel_labels(&self) -> (u64, Vec<(TunnelId, IpAddr)>) {
+        (self.tunnel_epoch, self.tunnels.iter().collect())
+    }
+
+    /// Tunnels that could not be created because the table was full.
+    pub fn tunnel_errors(&self) -> u64 {
+        self.tunnel_errors
+    }
+
     fn send(&mut self, i: usize, v: Versioned) {
         let (Some(link), Some(backlog)) = (self.links.get_mut(i), self.backlogs.get_mut(i)) else {
             return;
@@ -268,12 +422,18 @@ impl ControlPlane {
         }
     }
 
-    /// Publishes neighbour deltas: ARP requests to worker 0 only, the rest to everyone.
+    /// Publishes neighbour deltas: solicitations to worker 0 only, the rest to everyone (a
+    /// next hop after the tunnel row it belongs to).
     fn publish_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for d in &pending {
             match d {
-                Delta::ArpRequest { .. } => {
+                Delta::NeighborSet { ip, .. } => {
+                    if self.tunnel(*ip).is_some() {
+                        self.publish(*d);
+                    }
+                }
+                Delta::Solicit { .. } => {
                     let v = Versioned {
                         generation: self.generation,
                         delta: *d,
@@ -299,17 +459,35 @@ impl ControlPlane {
     }
 
     /// Adds or replaces a static entry; returns the generation that carries it.
-    pub fn add_static(&mut self, key: FdbKey, remote: Ipv4Addr) -> Result<u64, FdbError> {
+    pub fn add_static(
+        &mut self,
+        key: FdbKey,
+        remote: impl Into<IpAddr>,
+    ) -> Result<u64, FdbError> {
+        let remote = remote.into();
+        if self.tunnels.get(remote).is_none() && self.tunnels.is_full() {
+            self.collect_tunnels();
+            if self.tunnels.is_full() {
+                return Err(FdbError::TunnelsFull);
+            }
+        }
         if self.table.set_static(key, remote, self.now)? {
-            self.publish(Delta::FdbSet { key, remote });
+            self.publish_fdb(key, remote);
+            self.publish_pending();
         }
         Ok(self.generation)
     }
 
     /// Adds or replaces an entry from the distributed store (replaces learned, never static).
-    pub fn add_remote(&mut self, key: FdbKey, remote: Ipv4Addr) -> Result<u64, FdbError> {
+    pub fn add_remote(
+        &mut self,
+        key: FdbKey,
+        remote: impl Into<IpAddr>,
+    ) -> Result<u64, FdbError> {
+        let remote = remote.into();
         if self.table.set_remote(key, remote, self.now)? {
-            self.publish(Delta::FdbSet { key, remote });
+            self.publish_fdb(key, remote);
+            self.publish_pending();
         }
         Ok(self.generation)
     }
@@ -347,14 +525,16 @@ impl ControlPlane {
     }
 
     /// Adds or replaces a static neighbour (a remote VTEP or the gateway).
-    pub fn neighbor_add(&mut self, ip: Ipv4Addr, mac: MacAddr) -> u64 {
+    pub fn neighbor_add(&mut self, ip: impl Into<IpAddr>, mac: MacAddr) -> u64 {
+        let ip = ip.into();
         self.neighbors.add_static(ip, mac, &mut self.pending);
         self.publish_pending();
         self.generation
     }
 
     /// Deletes a neighbour entry, whatever its state.
-    pub fn neighbor_del(&mut self, ip: Ipv4Addr) -> Result<u64, FdbError> {
+    pub fn neighbor_del(&mut self, ip: impl Into<IpAddr>) -> Result<u64, FdbError> {
+        let ip = ip.into();
         let r = self.neighbors.remove(ip, &mut self.pending);
         self.publish_pending();
         r.map(|()| self.generation)
@@ -366,7 +546,8 @@ impl ControlPlane {
     }
 
     /// The next-hop MAC published for a remote VTEP.
-    pub fn next_hop(&self, remote: Ipv4Addr) -> Option<MacAddr> {
+    pub fn next_hop(&self, remote: impl Into<IpAddr>) -> Option<MacAddr> {
+        let remote = remote.into();
         self.neighbors.published(remote)
     }
 
@@ -391,7 +572,7 @@ impl ControlPlane {
             match ev {
                 Event::Learn { key, remote } => match self.table.learn(key, remote, now) {
                     LearnOutcome::Added | LearnOutcome::Moved => {
-                        self.publish(Delta::FdbSet { key, remote });
+                        self.publish_fdb(key, remote);
                     }
                     _ => {}
                 },
@@ -474,7 +655,10 @@ impl ControlPlane {
         let outcome = self.table.learn_local(key, now);
         let fresh = match outcome {
             LearnOutcome::Added | LearnOutcome::Moved => {
-                self.publish(Delta::FdbSet { key, remote: LOCAL });
+                self.publish(Delta::FdbSet {
+                    key,
+                    tunnel: LOCAL,
+                });
                 // Moved here from another gateway: whatever it published is not ours to keep.
                 self.forget(key);
                 true
@@ -650,13 +834,11 @@ impl ControlPlane {
         }
         // Another gateway's VNI we do not serve, a static entry in the way, or a full table:
         // the entry is not held here.
-        if let Ok(changed) = self.table.set_remote(e.key, e.vtep, self.now) {
+        let vtep = IpAddr::V4(e.vtep);
+        if let Ok(changed) = self.table.set_remote(e.key, vtep, self.now) {
             if changed {
-                self.publish(Delta::FdbSet {
-                    key: e.key,
-                    remote: e.vtep,
-                });
-                self.prepare_next_hop(e.vtep);
+                self.publish_fdb(e.key, vtep);
+                self.prepare_next_hop(vtep);
             }
             if current == Some(EntryKind::Local) {
                 self.fleet_stats.local_withdrawn += 1;
@@ -688,60 +870,56 @@ impl ControlPlane {
     /// Makes the published fleet flood lists equal to the members serving each VNI.
     fn sync_flood(&mut self) {
         let own = self.neighbors_vtep();
-        let mut want: BTreeMap<Vni, BTreeSet<Ipv4Addr>> = BTreeMap::new();
+        let mut want: BTreeMap<Vni, BTreeSet<IpAddr>> = BTreeMap::new();
         for m in self.members.values() {
             for vni in &m.vnis {
-                let configured = self.fleet.static_flood.get(vni);
+                let configured = self.static_flood.get(vni);
+                let vtep = IpAddr::V4(m.vtep);
                 if self.table.serves(*vni)
-                    && m.vtep != own
-                    && !configured.is_some_and(|l| l.contains(&m.vtep))
+                    && vtep != own
+                    && !configured.is_some_and(|l| l.contains(&vtep))
                 {
-                    want.entry(*vni).or_default().insert(m.vtep);
+                    want.entry(*vni).or_default().insert(vtep);
                 }
             }
         }
-        let mut deltas = Vec::new();
+        let mut gone = Vec::new();
         for (vni, have) in &self.flood_published {
             let w = want.get(vni);
             for ip in have {
                 if !w.is_some_and(|w| w.contains(ip)) {
-                    deltas.push(Delta::FloodRemove {
-                        vni: *vni,
-                        remote: *ip,
-                    });
+                    gone.push((*vni, *ip));
                 }
             }
         }
+        let mut new = Vec::new();
         for (vni, w) in &want {
             let have = self.flood_published.get(vni);
             for ip in w {
                 if !have.is_some_and(|h| h.contains(ip)) {
-                    deltas.push(Delta::FloodAdd {
-                        vni: *vni,
-                        remote: *ip,
-                    });
+                    new.push((*vni, *ip));
                 }
             }
         }
         self.flood_published = want;
-        for d in deltas {
-            if let Delta::FloodAdd { remote, .. } = d {
-                self.prepare_next_hop(remote);
-            }
-            self.publish(d);
+        for (vni, ip) in gone {
+            self.flood_remove(vni, ip);
+        }
+        for (vni, ip) in new {
+            self.flood_add(vni, ip);
         }
     }
 
     /// Starts resolving the underlay next hop of a VTEP the fleet just told us of, so the
     /// first frame sent to it is not dropped while a worker discovers the miss.
-    fn prepare_next_hop(&mut self, vtep: Ipv4Addr) {
+    fn prepare_next_hop(&mut self, vtep: IpAddr) {
         if self.neighbors.published(vtep).is_none() {
             self.neighbors.miss(vtep, self.now, &mut self.pending);
         }
     }
 
-    fn neighbors_vtep(&self) -> Ipv4Addr {
-        self.neighbors.vtep_ip()
+    fn neighbors_vtep(&self) -> IpAddr {
+        IpAddr::V4(self.neighbors.vtep_ip())
     }
 
     /// The fleet members known (this gateway excluded), by name.
@@ -750,7 +928,7 @@ impl ControlPlane {
     }
 
     /// The fleet members each VNI floods to beside its configured list.
-    pub fn fleet_flood(&self) -> &BTreeMap<Vni, BTreeSet<Ipv4Addr>> {
+    pub fn fleet_flood(&self) -> &BTreeMap<Vni, BTreeSet<IpAddr>> {
         &self.flood_published
     }
 

@@ -5,7 +5,8 @@
 //!   keys spread over tens of MB): every entry is 16 bytes, four to a 64-byte cache line, so a
 //!   hit usually costs one line. The 72-bit key is packed into a `u64` (MAC + low 16 VNI bits)
 //!   and a 16-bit tag (high 8 VNI bits + an occupied bit), the other 16 bits of the second word
-//!   hold a worker-local report stamp and the last 32 bits the remote IPv4 address.
+//!   hold a worker-local report stamp and the last 32 bits the tunnel index (either address
+//!   family costs the same 4 bytes).
 //! - Power-of-two slot count, at least twice the entry limit (load ≤ 0.5, so even a miss
 //!   probes few lines), linear probing across lines, deletion by backward shift (no
 //!   tombstones, so probe lengths never degrade with churn).
@@ -26,7 +27,7 @@ use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
 
 use super::FdbKey;
-use crate::types::{MacAddr, Vni};
+use crate::types::{MacAddr, TunnelId, Vni};
 
 /// Slots per 64-byte cache line.
 const SLOTS_PER_LINE: usize = 4;
@@ -82,7 +83,7 @@ impl PackedKey {
 #[repr(C)]
 struct Slot {
     lo: u64,
-    /// Bits 0..9 the key tag, bit 9 [`STAMPED`], bits 16..32 the report stamp, 32..64 remote.
+    /// Bits 0..9 the key tag, bit 9 [`STAMPED`], bits 16..32 the report stamp, 32..64 tunnel.
     hi: u64,
 }
 
@@ -98,8 +99,8 @@ impl Slot {
         self.lo == k.lo && self.hi & TAG_MASK == k.tag
     }
     #[inline(always)]
-    fn remote(&self) -> Ipv4Addr {
-        Ipv4Addr::from((self.hi >> 32) as u32)
+    fn remote(&self) -> TunnelId {
+        TunnelId((self.hi >> 32) as u32)
     }
     fn key(&self) -> PackedKey {
         PackedKey {
@@ -107,10 +108,10 @@ impl Slot {
             tag: self.hi & TAG_MASK,
         }
     }
-    fn new(k: &PackedKey, remote: Ipv4Addr) -> Slot {
+    fn new(k: &PackedKey, remote: TunnelId) -> Slot {
         Slot {
             lo: k.lo,
-            hi: k.tag | (u64::from(u32::from(remote)) << 32),
+            hi: k.tag | (u64::from(remote.0) << 32),
         }
     }
 }
@@ -267,7 +268,7 @@ impl FdbMap {
 
     /// The remote VTEP for `key`.
     #[inline]
-    pub fn get(&self, key: &FdbKey) -> Option<Ipv4Addr> {
+    pub fn get(&self, key: &FdbKey) -> Option<TunnelId> {
         let k = PackedKey::new(key);
         self.find_from(&k, self.home(&k))
             .map(|i| self.slot(i).remote())
@@ -275,7 +276,7 @@ impl FdbMap {
 
     /// Looks up every key of `keys`; `out[i]` answers `keys[i]` (extra `out` is untouched).
     /// Hashes and prefetches a burst of up to [`BURST`] keys before probing any of them.
-    pub fn get_burst(&self, keys: &[FdbKey], out: &mut [Option<Ipv4Addr>]) {
+    pub fn get_burst(&self, keys: &[FdbKey], out: &mut [Option<TunnelId>]) {
         for (kc, oc) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
             let mut packed = [PackedKey::NONE; BURST];
             let mut homes = [0usize; BURST];
@@ -291,7 +292,7 @@ impl FdbMap {
     }
 
     /// Inserts or replaces `key`; clears its report stamp. Returns whether it was new.
-    pub fn insert(&mut self, key: &FdbKey, remote: Ipv4Addr) -> Result<bool, TableFull> {
+    pub fn insert(&mut self, key: &FdbKey, remote: TunnelId) -> Result<bool, TableFull> {
         let k = PackedKey::new(key);
         let mut i = self.home(&k);
         loop {
@@ -372,7 +373,7 @@ impl FdbMap {
     pub fn check_and_stamp(
         &mut self,
         key: &FdbKey,
-        remote: Ipv4Addr,
+        remote: TunnelId,
         now_secs: u32,
         interval_secs: u32,
     ) -> Stamp {
@@ -418,7 +419,7 @@ impl FdbMap {
     }
 
     /// Every entry, in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = (FdbKey, Ipv4Addr)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (FdbKey, TunnelId)> + '_ {
         self.lines
             .iter()
             .flat_map(|l| l.0.iter())
@@ -575,10 +576,10 @@ mod tests {
     #[test]
     fn insert_get_remove_and_refuse_when_full() {
         let mut t = FdbMap::with_capacity(3);
-        let ip = Ipv4Addr::new(10, 0, 0, 1);
+        let ip = TunnelId(1);
         assert_eq!(t.insert(&key(1, 1), ip), Ok(true));
-        assert_eq!(t.insert(&key(1, 1), Ipv4Addr::new(10, 0, 0, 2)), Ok(false));
-        assert_eq!(t.get(&key(1, 1)), Some(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(t.insert(&key(1, 1), TunnelId(2)), Ok(false));
+        assert_eq!(t.get(&key(1, 1)), Some(TunnelId(2)));
         assert_eq!(t.get(&key(2, 1)), None);
         assert_eq!(t.insert(&key(2, 1), ip), Ok(true));
         assert_eq!(t.insert(&key(3, 1), ip), Ok(true));
@@ -594,14 +595,14 @@ mod tests {
     fn matches_a_model_under_churn_with_tiny_table() {
         // A tiny table forces long clusters and wrap-around, exercising backward shift.
         let mut t = FdbMap::with_capacity(50);
-        let mut model: HashMap<FdbKey, Ipv4Addr> = HashMap::new();
+        let mut model: HashMap<FdbKey, TunnelId> = HashMap::new();
         let mut x: u64 = 0x1234_5678;
         for step in 0..20_000u32 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             let k = key((x % 3 + 1) as u32, (x >> 8) % 97);
-            let ip = Ipv4Addr::from(step);
+            let ip = TunnelId(step);
             match x % 5 {
                 0 | 1 => {
                     let full = model.len() >= 50 && !model.contains_key(&k);
@@ -635,7 +636,7 @@ mod tests {
     fn burst_agrees_with_single_lookups() {
         let mut t = FdbMap::with_capacity(1000);
         for i in 0..500u64 {
-            assert!(t.insert(&key(7, i * 3), Ipv4Addr::from(i as u32)).is_ok());
+            assert!(t.insert(&key(7, i * 3), TunnelId(i as u32)).is_ok());
         }
         let keys: Vec<_> = (0..100u64).map(|i| key(7, i)).collect();
         let mut out = vec![None; 100];
@@ -649,14 +650,14 @@ mod tests {
     #[test]
     fn report_stamp() {
         let mut t = FdbMap::with_capacity(4);
-        let ip = Ipv4Addr::new(1, 1, 1, 1);
+        let ip = TunnelId(1);
         let k = key(1, 1);
         assert_eq!(t.check_and_stamp(&k, ip, 5, 10), Stamp::Absent);
         assert!(t.insert(&k, ip).is_ok());
         assert_eq!(t.check_and_stamp(&k, ip, 5, 10), Stamp::Due);
         assert_eq!(t.check_and_stamp(&k, ip, 14, 10), Stamp::Fresh);
         assert_eq!(t.check_and_stamp(&k, ip, 15, 10), Stamp::Due);
-        let other = Ipv4Addr::new(2, 2, 2, 2);
+        let other = TunnelId(2);
         assert_eq!(t.check_and_stamp(&k, other, 15, 10), Stamp::Moved);
         // A re-insert clears the stamp.
         assert!(t.insert(&k, ip).is_ok());
@@ -668,8 +669,8 @@ mod tests {
     fn large_table_takes_the_huge_page_path() {
         let mut t = FdbMap::with_capacity(200_000);
         assert!(t.slots() * 16 >= HUGE_PAGE_MIN_BYTES);
-        assert_eq!(t.insert(&key(5, 5), Ipv4Addr::LOCALHOST), Ok(true));
-        assert_eq!(t.get(&key(5, 5)), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(t.insert(&key(5, 5), TunnelId(7)), Ok(true));
+        assert_eq!(t.get(&key(5, 5)), Some(TunnelId(7)));
         assert_eq!(t.get(&key(5, 6)), None);
     }
 

@@ -11,9 +11,9 @@
 //! - Learning flows the other way: workers push [`Event`]s into their own bounded ring towards
 //!   the control thread; when it is full the event is dropped and counted by the worker.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use crate::types::{MacAddr, Vni};
+use crate::types::{MacAddr, TunnelId, Vni};
 
 pub mod control;
 pub mod hash;
@@ -21,6 +21,7 @@ pub mod neighbor;
 pub mod replica;
 pub mod source;
 pub mod table;
+pub mod tunnel;
 
 pub use control::{ControlPlane, FdbError};
 pub use replica::Replica;
@@ -39,12 +40,16 @@ impl FdbKey {
 }
 
 /// One change to a worker's replica, published by the control thread.
+///
+/// FDB entries and flood lists name remote VTEPs by [`TunnelId`]; a `TunnelSet` for that id
+/// always comes earlier in the stream than any delta that names it, so a replica never sees an
+/// id it cannot resolve (an unknown id would only make the entry unusable, never unsafe).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delta {
     /// Insert or replace the entry for `key`.
     FdbSet {
         key: FdbKey,
-        remote: Ipv4Addr,
+        tunnel: TunnelId,
     },
     /// Remove the entry for `key` (absent is fine).
     FdbRemove {
@@ -54,22 +59,33 @@ pub enum Delta {
     FdbFlush {
         vni: Option<Vni>,
     },
-    /// The underlay next-hop MAC to use for a remote VTEP.
+    /// Create (or re-address) tunnel row `id` towards `remote`: a unicast VTEP of either family
+    /// or a multicast group. Its next hop is unresolved and its counters start from zero.
+    TunnelSet {
+        id: TunnelId,
+        remote: IpAddr,
+    },
+    /// Retire tunnel row `id` (nothing names it any more).
+    TunnelRemove {
+        id: TunnelId,
+    },
+    /// The underlay next-hop MAC for the tunnel towards `ip`.
     NeighborSet {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         mac: MacAddr,
     },
     NeighborRemove {
-        ip: Ipv4Addr,
+        ip: IpAddr,
     },
-    /// Add a remote VTEP to a VNI's flood list, beside the configured ones (fleet members).
+    /// Add a tunnel to a VNI's flood list (configured VTEPs, the VNI's multicast group, fleet
+    /// members).
     FloodAdd {
         vni: Vni,
-        remote: Ipv4Addr,
+        tunnel: TunnelId,
     },
     FloodRemove {
         vni: Vni,
-        remote: Ipv4Addr,
+        tunnel: TunnelId,
     },
     /// An IPv4 → MAC binding of an overlay host, for ARP suppression in its VNI.
     ArpSet {
@@ -81,10 +97,11 @@ pub enum Delta {
         vni: Vni,
         ip: Ipv4Addr,
     },
-    /// Ask the worker to transmit an ARP request for `ip` on the underlay port (the control
-    /// thread owns no queue; worker 0 sends on its behalf).
-    ArpRequest {
-        ip: Ipv4Addr,
+    /// Ask the worker to transmit an ARP request (IPv4) or a Neighbor Solicitation (IPv6) for
+    /// `ip` on the underlay port (the control thread owns no queue; worker 0 sends on its
+    /// behalf).
+    Solicit {
+        ip: IpAddr,
     },
 }
 
@@ -99,11 +116,11 @@ pub struct Versioned {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// `key` was seen behind `remote` (new, moved, or a refresh of a known entry).
-    Learn { key: FdbKey, remote: Ipv4Addr },
-    /// A packet needed the next hop of `ip`, which the replica does not know.
-    NeighborMiss { ip: Ipv4Addr },
-    /// An ARP packet from the underlay told us `ip` is at `mac`.
-    NeighborSeen { ip: Ipv4Addr, mac: MacAddr },
+    Learn { key: FdbKey, remote: IpAddr },
+    /// A packet needed the next hop of the tunnel towards `ip`, which the replica lacks.
+    NeighborMiss { ip: IpAddr },
+    /// An ARP packet or a Neighbor Advertisement from the underlay told us `ip` is at `mac`.
+    NeighborSeen { ip: IpAddr, mac: MacAddr },
     /// `key` was seen as a source on the access side (behind this gateway), with the IPv4
     /// address its frame carried (ARP sender or IPv4 source), if any.
     LocalSeen { key: FdbKey, ip: Option<Ipv4Addr> },
@@ -112,7 +129,9 @@ pub enum Event {
 }
 
 /// The value a replica holds for a MAC behind this gateway's own access side: no tunnel.
-pub const LOCAL: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+pub const LOCAL: TunnelId = TunnelId::LOCAL;
+/// The remote address the authoritative table records for a local entry.
+pub const LOCAL_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// What became of a report from the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

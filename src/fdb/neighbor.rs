@@ -1,4 +1,4 @@
-//! The underlay neighbour table (IPv4 → MAC), owned by the control thread.
+//! The underlay neighbour table (IPv4 and IPv6 → MAC), owned by the control thread.
 //!
 //! # Design
 //! - Two layers. The ARP cache maps on-link addresses to MACs: `Static` (config or CLI),
@@ -8,16 +8,18 @@
 //! - A remote VTEP's next hop is itself when it has a static entry, when it is inside the
 //!   VTEP's subnet (`vtep_ip`/`prefix_len`) or when no gateway is configured; otherwise it is
 //!   the gateway, and the MAC published for the VTEP is the gateway's.
-//! - Workers report misses; the table starts resolving the next hop: one ARP request right
-//!   away, then one per `retry` interval up to `max_retries` more, then `Failed` for
-//!   `hold_down`. ARP requests are returned as [`Delta::ArpRequest`] for the caller to give
-//!   to worker 0 only.
+//! - Workers report misses; the table starts resolving the next hop: one ARP request (IPv4)
+//!   or Neighbor Solicitation (IPv6, RFC 4861 §7.2) right away, then one per `retry` interval
+//!   up to `max_retries` more, then `Failed` for `hold_down`. Requests are returned as
+//!   [`Delta::Solicit`] for the caller to give to worker 0 only.
+//! - A multicast group needs no resolution: its MAC is derived from the address (RFC 1112
+//!   §6.4 for IPv4, RFC 2464 §7 for IPv6) and published as soon as a flood list names it.
 //! - Every method appends the deltas it causes to `out`; the caller publishes them. The
 //!   next-hop map is diffed against what was published, so each change is sent once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::control::FdbError;
@@ -47,7 +49,7 @@ impl fmt::Display for NeighborState {
 /// One row of a neighbour listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeighborRow {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     pub mac: Option<MacAddr>,
     pub state: NeighborState,
 }
@@ -64,6 +66,10 @@ pub struct NeighborConfig {
     pub max_retries: u32,
     /// How long a failed address is left alone before a miss retries it.
     pub hold_down: Duration,
+    /// The IPv6 underlay: this VTEP's address, its prefix length and the gateway.
+    pub vtep_ip6: Option<Ipv6Addr>,
+    pub prefix6_len: u8,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +99,11 @@ pub struct NeighborCounters {
 /// The underlay neighbour table.
 pub struct NeighborTable {
     cfg: NeighborConfig,
-    arp: BTreeMap<Ipv4Addr, Arp>,
+    arp: BTreeMap<IpAddr, Arp>,
     /// Remote VTEPs the workers need (missed or statically configured).
-    wanted: BTreeSet<Ipv4Addr>,
+    wanted: BTreeSet<IpAddr>,
     /// What the replicas hold: remote VTEP → next-hop MAC.
-    published: BTreeMap<Ipv4Addr, MacAddr>,
+    published: BTreeMap<IpAddr, MacAddr>,
     counters: NeighborCounters,
 }
 
@@ -128,30 +134,63 @@ impl NeighborTable {
         self.arp.is_empty()
     }
     /// The next-hop MAC currently published for a remote VTEP.
-    pub fn published(&self, remote: Ipv4Addr) -> Option<MacAddr> {
+    pub fn published(&self, remote: IpAddr) -> Option<MacAddr> {
         self.published.get(&remote).copied()
     }
 
-    fn on_link(&self, ip: Ipv4Addr) -> bool {
-        let len = u32::from(self.cfg.prefix_len.min(32));
-        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-        u32::from(ip) & mask == u32::from(self.cfg.vtep_ip) & mask
+    fn on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => {
+                let len = u32::from(self.cfg.prefix_len.min(32));
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                u32::from(ip) & mask == u32::from(self.cfg.vtep_ip) & mask
+            }
+            IpAddr::V6(ip) => {
+                let Some(own) = self.cfg.vtep_ip6 else {
+                    return true;
+                };
+                let len = u32::from(self.cfg.prefix6_len.min(128));
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                u128::from(ip) & mask == u128::from(own) & mask
+            }
+        }
     }
 
     /// The address to resolve to reach `remote`.
-    fn via(&self, remote: Ipv4Addr) -> Ipv4Addr {
+    fn via(&self, remote: IpAddr) -> IpAddr {
         if matches!(self.arp.get(&remote), Some(Arp::Static(_))) || self.on_link(remote) {
             return remote;
         }
-        self.cfg.gateway.unwrap_or(remote)
+        let gateway = match remote {
+            IpAddr::V4(_) => self.cfg.gateway.map(IpAddr::V4),
+            IpAddr::V6(_) => self.cfg.gateway6.map(IpAddr::V6),
+        };
+        gateway.unwrap_or(remote)
     }
 
-    fn resolve(&self, remote: Ipv4Addr) -> Option<MacAddr> {
+    fn resolve(&self, remote: IpAddr) -> Option<MacAddr> {
+        if let Some(mac) = MacAddr::for_multicast_ip(remote) {
+            return Some(mac);
+        }
         self.arp.get(&self.via(remote)).and_then(Arp::mac)
     }
 
+    fn is_gateway(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => Some(ip) == self.cfg.gateway,
+            IpAddr::V6(ip) => Some(ip) == self.cfg.gateway6,
+        }
+    }
+
+    fn is_own(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => ip == self.cfg.vtep_ip || ip.is_broadcast(),
+            IpAddr::V6(ip) => Some(ip) == self.cfg.vtep_ip6,
+        }
+    }
+
     /// Brings the published next hop of `remote` in line with the tables.
-    fn sync(&mut self, remote: Ipv4Addr, out: &mut Vec<Delta>) {
+    fn sync(&mut self, remote: IpAddr, out: &mut Vec<Delta>) {
         let want = if self.wanted.contains(&remote) {
             self.resolve(remote)
         } else {
@@ -171,7 +210,7 @@ impl NeighborTable {
     }
 
     fn sync_all(&mut self, out: &mut Vec<Delta>) {
-        let remotes: Vec<Ipv4Addr> = self
+        let remotes: Vec<IpAddr> = self
             .wanted
             .iter()
             .chain(self.published.keys())
@@ -182,7 +221,7 @@ impl NeighborTable {
         }
     }
 
-    fn request(&mut self, ip: Ipv4Addr, now: Instant, out: &mut Vec<Delta>) {
+    fn request(&mut self, ip: IpAddr, now: Instant, out: &mut Vec<Delta>) {
         self.arp.insert(
             ip,
             Arp::Incomplete {
@@ -191,18 +230,18 @@ impl NeighborTable {
             },
         );
         self.counters.arp_requests += 1;
-        out.push(Delta::ArpRequest { ip });
+        out.push(Delta::Solicit { ip });
     }
 
     /// A static entry: `ip` (a remote VTEP or the gateway) is at `mac`.
-    pub fn add_static(&mut self, ip: Ipv4Addr, mac: MacAddr, out: &mut Vec<Delta>) {
+    pub fn add_static(&mut self, ip: IpAddr, mac: MacAddr, out: &mut Vec<Delta>) {
         self.arp.insert(ip, Arp::Static(mac));
         self.wanted.insert(ip);
         self.sync_all(out);
     }
 
     /// Deletes the ARP cache entry of `ip`, whatever its state.
-    pub fn remove(&mut self, ip: Ipv4Addr, out: &mut Vec<Delta>) -> Result<(), FdbError> {
+    pub fn remove(&mut self, ip: IpAddr, out: &mut Vec<Delta>) -> Result<(), FdbError> {
         self.arp.remove(&ip).ok_or(FdbError::NeighborNotFound(ip))?;
         // Workers that still need it will miss and ask again.
         self.wanted.remove(&ip);
@@ -211,11 +250,15 @@ impl NeighborTable {
     }
 
     /// A worker needed the next hop of `remote` and did not have it.
-    pub fn miss(&mut self, remote: Ipv4Addr, now: Instant, out: &mut Vec<Delta>) {
-        if remote == self.cfg.vtep_ip || remote.is_unspecified() || remote.is_broadcast() {
+    pub fn miss(&mut self, remote: IpAddr, now: Instant, out: &mut Vec<Delta>) {
+        if self.is_own(remote) || remote.is_unspecified() {
             return;
         }
         self.wanted.insert(remote);
+        if remote.is_multicast() {
+            self.sync(remote, out);
+            return;
+        }
         let via = self.via(remote);
         match self.arp.get(&via) {
             None => self.request(via, now, out),
@@ -227,11 +270,11 @@ impl NeighborTable {
 
     /// An ARP packet said `ip` is at `mac`. Accepted for addresses being resolved or already
     /// known, and for the gateway; never overrides a static entry.
-    pub fn seen(&mut self, ip: Ipv4Addr, mac: MacAddr, out: &mut Vec<Delta>) {
+    pub fn seen(&mut self, ip: IpAddr, mac: MacAddr, out: &mut Vec<Delta>) {
         match self.arp.get(&ip) {
             Some(Arp::Static(_)) => return,
             Some(_) => {}
-            None if Some(ip) == self.cfg.gateway || self.wanted.contains(&ip) => {}
+            None if self.is_gateway(ip) || self.wanted.contains(&ip) => {}
             None => return,
         }
         if mac.is_multicast() || mac.is_zero() {
@@ -243,7 +286,7 @@ impl NeighborTable {
 
     /// Runs due retries and gives up on addresses out of retries.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Delta>) {
-        let due: Vec<(Ipv4Addr, u32)> = self
+        let due: Vec<(IpAddr, u32)> = self
             .arp
             .iter()
             .filter_map(|(ip, a)| match a {
@@ -269,7 +312,7 @@ impl NeighborTable {
                     },
                 );
                 self.counters.arp_requests += 1;
-                out.push(Delta::ArpRequest { ip });
+                out.push(Delta::Solicit { ip });
             }
         }
     }

@@ -15,7 +15,7 @@
 //! - Reports to the control thread are rate limited per key so a busy flow costs one event per
 //!   interval, not one per packet.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crossbeam_utils::CachePadded;
 
 use super::hash::{FdbMap, IpMap, Stamp};
 use super::{Delta, Event, FdbKey, Report, Versioned};
-use crate::types::{MacAddr, Vni};
+use crate::types::{MacAddr, TunnelId, Vni};
 
 /// Seconds between two refresh reports for the same learned entry.
 pub const REFRESH_INTERVAL_SECS: u32 = 10;
@@ -32,18 +32,14 @@ pub const REFRESH_INTERVAL_SECS: u32 = 10;
 pub const MISS_REPORT_INTERVAL_SECS: u32 = 1;
 /// FDB entries a replica holds when made by [`channel`].
 pub const DEFAULT_FDB_CAPACITY: usize = 64 * 1024;
-/// Next hops (remote VTEPs) a replica holds.
-pub const NEIGHBOR_CAPACITY: usize = 4096;
-/// Addresses whose misses are rate limited at once.
-pub const MISS_CAPACITY: usize = 4096;
-/// ARP requests queued for transmission at most.
+/// Next-hop resolutions queued for transmission at most.
 pub const ARP_QUEUE_CAPACITY: usize = 64;
 /// Slots of the direct-mapped filter that rate limits reports of not-yet-known keys.
 const LEARN_FILTER_SLOTS: usize = 1024;
 /// IPv4 → MAC bindings a replica holds for ARP suppression.
 pub const ARP_CAPACITY: usize = 64 * 1024;
-/// Fleet members a VNI's flood list holds beyond its configured entries.
-pub const FLOOD_EXTRA_CAPACITY: usize = 128;
+/// Tunnels a VNI's flood list holds (configured VTEPs, its group and fleet members).
+pub const FLOOD_CAPACITY: usize = 128;
 
 /// The control thread's end of one worker's channels.
 pub struct WorkerLink {
@@ -76,46 +72,80 @@ pub fn channel_with_capacity(
         },
         Replica {
             fdb: FdbMap::with_capacity(fdb_capacity),
-            neighbors: IpMap::with_capacity(NEIGHBOR_CAPACITY),
-            misses: IpMap::with_capacity(MISS_CAPACITY),
+            tunnels: vec![TunnelRow::EMPTY; TunnelId::CAPACITY].into_boxed_slice(),
+            tunnel_v4: IpMap::with_capacity(TunnelId::CAPACITY),
+            tunnel_v6: IpMap::with_capacity(TunnelId::CAPACITY),
             learn_filter: vec![0; LEARN_FILTER_SLOTS].into_boxed_slice(),
             miss_filter: vec![0; LEARN_FILTER_SLOTS].into_boxed_slice(),
             arp: IpMap::with_capacity(ARP_CAPACITY),
-            flood_extra: Vec::new(),
+            flood: Vec::new(),
             refused_floods: 0,
             deltas: dc,
             events: ep,
             applied,
             generation: 0,
-            arp_requests: ArrayVec::new(),
-            refused_neighbors: 0,
+            solicits: ArrayVec::new(),
+            refused_tunnels: 0,
         },
     )
+}
+
+/// One row of a replica's tunnel table: where the tunnel goes and through which next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelRow {
+    /// The remote VTEP or multicast group; meaningless unless `live`.
+    pub remote: IpAddr,
+    /// The underlay MAC to send to; `None` until the control thread resolved it.
+    pub next_hop: Option<MacAddr>,
+    pub live: bool,
+    /// Worker second of the last next-hop miss reported for this row.
+    last_miss: u32,
+}
+
+impl TunnelRow {
+    const EMPTY: TunnelRow = TunnelRow {
+        remote: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        next_hop: None,
+        live: false,
+        last_miss: 0,
+    };
+}
+
+/// The key of an IPv6 address in the replica's reverse map: the two halves folded. Two
+/// addresses may share a key; [`Replica::tunnel_of`] compares the row's address, so a
+/// collision only makes one of the two unknown to the worker (it is then reported as a
+/// sighting every second instead of being matched), never mistaken for the other.
+#[inline]
+fn v6_key(ip: &std::net::Ipv6Addr) -> u64 {
+    let v = u128::from(*ip);
+    (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
 }
 
 /// One worker's replica.
 pub struct Replica {
     fdb: FdbMap,
-    neighbors: IpMap<MacAddr>,
-    /// Last miss report per next hop, in worker seconds.
-    misses: IpMap<u32>,
+    /// Indexed by [`TunnelId`]; row 0 is never live.
+    tunnels: Box<[TunnelRow]>,
+    /// Remote address → tunnel, for decapsulated traffic (learning, per-tunnel counters).
+    tunnel_v4: IpMap<TunnelId>,
+    tunnel_v6: IpMap<TunnelId>,
     /// Direct-mapped: high 32 bits of a key hash, low 32 bits the second it was last reported.
     learn_filter: Box<[u64]>,
     /// The same for on-demand miss reports.
     miss_filter: Box<[u64]>,
     /// (VNI << 32 | IPv4) → MAC of overlay hosts, for ARP suppression.
     arp: IpMap<MacAddr>,
-    /// Per VNI (sorted), the fleet members flooded beside the configured list. Capacity is
-    /// reserved before the worker starts ([`Replica::reserve_flood`]), so applying a delta
-    /// never allocates.
-    flood_extra: Vec<(Vni, Vec<Ipv4Addr>)>,
+    /// Per VNI (sorted), the tunnels its broadcast, multicast and unknown unicast go to.
+    /// Capacity is reserved before the worker starts ([`Replica::reserve_flood`]), so applying
+    /// a delta never allocates.
+    flood: Vec<(Vni, Vec<TunnelId>)>,
     refused_floods: u64,
     deltas: rtrb::Consumer<Versioned>,
     events: rtrb::Producer<Event>,
     applied: Arc<CachePadded<AtomicU64>>,
     generation: u64,
-    arp_requests: ArrayVec<Ipv4Addr, ARP_QUEUE_CAPACITY>,
-    refused_neighbors: u64,
+    solicits: ArrayVec<IpAddr, ARP_QUEUE_CAPACITY>,
+    refused_tunnels: u64,
 }
 
 impl Replica {
@@ -136,30 +166,34 @@ impl Replica {
 
     fn apply(&mut self, d: Delta) {
         match d {
-            Delta::FdbSet { key, remote } => {
+            Delta::FdbSet { key, tunnel } => {
                 // A refusal is counted inside the map.
-                let _ = self.fdb.insert(&key, remote);
+                let _ = self.fdb.insert(&key, tunnel);
             }
             Delta::FdbRemove { key } => {
                 self.fdb.remove(&key);
             }
             Delta::FdbFlush { vni } => self.fdb.flush(vni),
+            Delta::TunnelSet { id, remote } => self.tunnel_set(id, remote),
+            Delta::TunnelRemove { id } => self.tunnel_remove(id),
             Delta::NeighborSet { ip, mac } => {
-                if self.neighbors.insert(ip, mac).is_err() {
-                    self.refused_neighbors += 1;
+                if let Some(row) = self.row_of_mut(ip) {
+                    row.next_hop = Some(mac);
+                    row.last_miss = 0;
                 }
-                self.misses.remove(ip);
             }
             Delta::NeighborRemove { ip } => {
-                self.neighbors.remove(ip);
+                if let Some(row) = self.row_of_mut(ip) {
+                    row.next_hop = None;
+                }
             }
-            Delta::FloodAdd { vni, remote } => {
-                if let Ok(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
-                    if let Some((_, list)) = self.flood_extra.get_mut(i) {
-                        if !list.contains(&remote) {
+            Delta::FloodAdd { vni, tunnel } => {
+                if let Ok(i) = self.flood.binary_search_by_key(&vni, |(v, _)| *v) {
+                    if let Some((_, list)) = self.flood.get_mut(i) {
+                        if !list.contains(&tunnel) {
                             // Never past the reserved capacity: no allocation here.
                             if list.len() < list.capacity() {
-                                list.push(remote);
+                                list.push(tunnel);
                             } else {
                                 self.refused_floods += 1;
                             }
@@ -169,10 +203,10 @@ impl Replica {
                     self.refused_floods += 1;
                 }
             }
-            Delta::FloodRemove { vni, remote } => {
-                if let Ok(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
-                    if let Some((_, list)) = self.flood_extra.get_mut(i) {
-                        list.retain(|r| *r != remote);
+            Delta::FloodRemove { vni, tunnel } => {
+                if let Ok(i) = self.flood.binary_search_by_key(&vni, |(v, _)| *v) {
+                    if let Some((_, list)) = self.flood.get_mut(i) {
+                        list.retain(|r| *r != tunnel);
                     }
                 }
             }
@@ -184,28 +218,115 @@ impl Replica {
             Delta::ArpRemove { vni, ip } => {
                 self.arp.remove_u64(arp_key(vni, ip));
             }
-            Delta::ArpRequest { ip } => {
+            Delta::Solicit { ip } => {
                 // The control thread retries, so a request lost to a full queue is harmless.
-                let _ = self.arp_requests.try_push(ip);
+                let _ = self.solicits.try_push(ip);
             }
         }
     }
 
-    /// Reserves the fleet flood lists of `vnis` (before the worker starts; allocates).
+    fn tunnel_set(&mut self, id: TunnelId, remote: IpAddr) {
+        if id.is_local() || id.index() >= self.tunnels.len() {
+            self.refused_tunnels += 1;
+            return;
+        }
+        self.tunnel_remove(id);
+        let inserted = match remote {
+            IpAddr::V4(a) => self.tunnel_v4.insert(a, id),
+            IpAddr::V6(a) => self.tunnel_v6.insert_u64(v6_key(&a), id),
+        };
+        if inserted.is_err() {
+            self.refused_tunnels += 1;
+            return;
+        }
+        if let Some(row) = self.tunnels.get_mut(id.index()) {
+            *row = TunnelRow {
+                remote,
+                next_hop: None,
+                live: true,
+                last_miss: 0,
+            };
+        }
+    }
+
+    fn tunnel_remove(&mut self, id: TunnelId) {
+        let Some(row) = self.tunnels.get_mut(id.index()) else {
+            return;
+        };
+        if !row.live {
+            return;
+        }
+        let old = row.remote;
+        *row = TunnelRow::EMPTY;
+        // The reverse map may already point at another row (an IPv6 key collision): only
+        // remove what points here.
+        match old {
+            IpAddr::V4(a) => {
+                if self.tunnel_v4.get(a) == Some(id) {
+                    self.tunnel_v4.remove(a);
+                }
+            }
+            IpAddr::V6(a) => {
+                let k = v6_key(&a);
+                if self.tunnel_v6.get_u64(k) == Some(id) {
+                    self.tunnel_v6.remove_u64(k);
+                }
+            }
+        }
+    }
+
+    /// The live tunnel whose remote address is `ip`.
+    #[inline]
+    pub fn tunnel_of(&self, ip: IpAddr) -> Option<TunnelId> {
+        let id = match ip {
+            IpAddr::V4(a) => self.tunnel_v4.get(a)?,
+            IpAddr::V6(a) => self.tunnel_v6.get_u64(v6_key(&a))?,
+        };
+        let row = self.tunnels.get(id.index())?;
+        (row.live && row.remote == ip).then_some(id)
+    }
+
+    fn row_of_mut(&mut self, ip: IpAddr) -> Option<&mut TunnelRow> {
+        let id = self.tunnel_of(ip)?;
+        self.tunnels.get_mut(id.index())
+    }
+
+    /// Row `id` of the tunnel table, when live.
+    #[inline]
+    pub fn tunnel(&self, id: TunnelId) -> Option<&TunnelRow> {
+        self.tunnels.get(id.index()).filter(|r| r.live)
+    }
+
+    /// Live tunnels (allocates: tests and listings only).
+    pub fn tunnels(&self) -> Vec<(TunnelId, IpAddr, Option<MacAddr>)> {
+        self.tunnels
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.live)
+            .map(|(i, r)| (TunnelId(i as u32), r.remote, r.next_hop))
+            .collect()
+    }
+
+    /// Tunnel deltas refused (an id out of range or a full reverse map; should stay 0).
+    pub fn refused_tunnels(&self) -> u64 {
+        self.refused_tunnels
+    }
+
+    /// Reserves the flood lists of `vnis` (before the worker starts; allocates).
     pub fn reserve_flood(&mut self, vnis: &[Vni]) {
         for &vni in vnis {
-            if let Err(i) = self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
-                self.flood_extra
-                    .insert(i, (vni, Vec::with_capacity(FLOOD_EXTRA_CAPACITY)));
+            if let Err(i) = self.flood.binary_search_by_key(&vni, |(v, _)| *v) {
+                self.flood
+                    .insert(i, (vni, Vec::with_capacity(FLOOD_CAPACITY)));
             }
         }
     }
 
-    /// The fleet members a VNI floods to beside its configured list.
+    /// The tunnels a VNI floods to.
     #[inline]
-    pub fn flood_extra(&self, vni: Vni) -> &[Ipv4Addr] {
-        match self.flood_extra.binary_search_by_key(&vni, |(v, _)| *v) {
-            Ok(i) => self.flood_extra.get(i).map_or(&[], |(_, l)| l.as_slice()),
+    pub fn flood_list(&self, vni: Vni) -> &[TunnelId] {
+        match self.flood.binary_search_by_key(&vni, |(v, _)| *v) {
+            Ok(i) => self.flood.get(i).map_or(&[], |(_, l)| l.as_slice()),
             Err(_) => &[],
         }
     }
@@ -229,16 +350,22 @@ impl Replica {
         self.generation
     }
 
-    /// The remote VTEP for `(vni, mac)`.
+    /// The tunnel for `(vni, mac)`.
     #[inline]
-    pub fn lookup(&self, vni: Vni, mac: MacAddr) -> Option<Ipv4Addr> {
+    pub fn lookup(&self, vni: Vni, mac: MacAddr) -> Option<TunnelId> {
         self.fdb.get(&FdbKey { vni, mac })
+    }
+
+    /// The remote address of the tunnel for `(vni, mac)` (tests and listings).
+    pub fn lookup_remote(&self, vni: Vni, mac: MacAddr) -> Option<IpAddr> {
+        let id = self.lookup(vni, mac)?;
+        self.tunnel(id).map(|r| r.remote)
     }
 
     /// Looks up a whole burst of keys at once; `out[i]` answers `keys[i]`. Hashes and
     /// prefetches every key's bucket before probing any, so the cache misses overlap.
     #[inline]
-    pub fn lookup_burst(&self, keys: &[FdbKey], out: &mut [Option<Ipv4Addr>]) {
+    pub fn lookup_burst(&self, keys: &[FdbKey], out: &mut [Option<TunnelId>]) {
         self.fdb.get_burst(keys, out);
     }
 
@@ -257,18 +384,30 @@ impl Replica {
     pub fn refused_inserts(&self) -> u64 {
         self.fdb.refused()
     }
-    /// Next-hop inserts refused because the neighbour map was full (should stay 0).
-    pub fn refused_neighbors(&self) -> u64 {
-        self.refused_neighbors
-    }
-    /// Number of next hops known.
+    /// Number of tunnels whose next hop is resolved.
     pub fn neighbor_len(&self) -> usize {
-        self.neighbors.len()
+        self.tunnels
+            .iter()
+            .filter(|r| r.live && r.next_hop.is_some())
+            .count()
     }
 
-    /// All entries, sorted, for convergence checks in tests (allocates: not for the fast path).
-    pub fn entries(&self) -> Vec<(FdbKey, Ipv4Addr)> {
-        let mut v: Vec<_> = self.fdb.iter().collect();
+    /// All entries with their tunnels' remote addresses, sorted, for convergence checks in
+    /// tests (allocates: not for the fast path).
+    pub fn entries(&self) -> Vec<(FdbKey, IpAddr)> {
+        let mut v: Vec<_> = self
+            .fdb
+            .iter()
+            .map(|(k, id)| {
+                let ip = if id.is_local() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    self.tunnel(id)
+                        .map_or(IpAddr::V4(Ipv4Addr::BROADCAST), |r| r.remote)
+                };
+                (k, ip)
+            })
+            .collect();
         v.sort();
         v
     }
@@ -276,12 +415,16 @@ impl Replica {
     /// Records that `key` was seen behind `remote` at worker tick `now_secs`, and reports it
     /// to the control thread when it is new, moved, or due for an ageing refresh. New and
     /// moved keys are reported at most once per second each (a direct-mapped filter; a
-    /// collision only costs an extra report).
-    pub fn learn(&mut self, key: FdbKey, remote: Ipv4Addr, now_secs: u32) -> Report {
-        match self
-            .fdb
-            .check_and_stamp(&key, remote, now_secs, REFRESH_INTERVAL_SECS)
-        {
+    /// collision only costs an extra report). A sender without a tunnel yet is new by
+    /// definition: the control thread creates its tunnel.
+    pub fn learn(&mut self, key: FdbKey, remote: IpAddr, now_secs: u32) -> Report {
+        let stamp = match self.tunnel_of(remote) {
+            Some(id) => self
+                .fdb
+                .check_and_stamp(&key, id, now_secs, REFRESH_INTERVAL_SECS),
+            None => Stamp::Moved,
+        };
+        match stamp {
             Stamp::Fresh => Report::NotNeeded,
             Stamp::Due => Self::push(&mut self.events, Event::Learn { key, remote }),
             Stamp::Absent | Stamp::Moved => {
@@ -349,42 +492,46 @@ impl Replica {
         r
     }
 
-    /// The next-hop MAC for a remote VTEP. On a miss, reports it (at most once per
-    /// `MISS_REPORT_INTERVAL_SECS` per address) so the control thread resolves it.
+    /// The remote address and next-hop MAC of tunnel `id`. When the next hop is unknown,
+    /// reports it (at most once per `MISS_REPORT_INTERVAL_SECS` per tunnel) so the control
+    /// thread resolves it.
     #[inline]
-    pub fn next_hop(&mut self, ip: Ipv4Addr, now_secs: u32) -> Result<MacAddr, Report> {
-        if let Some(m) = self.neighbors.get(ip) {
-            return Ok(m);
+    pub fn next_hop(&mut self, id: TunnelId, now_secs: u32) -> Result<(IpAddr, MacAddr), Report> {
+        let Some(row) = self.tunnels.get_mut(id.index()).filter(|r| r.live) else {
+            return Err(Report::NotNeeded);
+        };
+        if let Some(m) = row.next_hop {
+            return Ok((row.remote, m));
         }
-        if let Some(last) = self.misses.get(ip) {
-            if now_secs.wrapping_sub(last) < MISS_REPORT_INTERVAL_SECS {
-                return Err(Report::NotNeeded);
-            }
+        if row.last_miss != 0 && now_secs.wrapping_sub(row.last_miss) < MISS_REPORT_INTERVAL_SECS
+        {
+            return Err(Report::NotNeeded);
         }
-        if self.misses.is_full() {
-            // Only a rate limiter: forgetting it costs a few extra reports, never a wrong answer.
-            self.misses.clear();
+        let ip = row.remote;
+        let r = Self::push(&mut self.events, Event::NeighborMiss { ip });
+        if r == Report::Sent {
+            row.last_miss = now_secs;
         }
-        let _ = self.misses.insert(ip, now_secs);
-        Err(Self::push(&mut self.events, Event::NeighborMiss { ip }))
+        Err(r)
     }
 
-    /// Reports an ARP sighting from the underlay.
-    pub fn neighbor_seen(&mut self, ip: Ipv4Addr, mac: MacAddr) -> Report {
-        if self.neighbors.get(ip) == Some(mac) {
+    /// Reports an ARP or Neighbor Advertisement sighting from the underlay.
+    pub fn neighbor_seen(&mut self, ip: IpAddr, mac: MacAddr) -> Report {
+        if self.neighbor(ip) == Some(mac) {
             return Report::NotNeeded;
         }
         Self::push(&mut self.events, Event::NeighborSeen { ip, mac })
     }
 
-    /// The next-hop MAC this replica holds for `ip`, without reporting a miss.
-    pub fn neighbor(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.neighbors.get(ip)
+    /// The next-hop MAC this replica holds for the tunnel towards `ip`, without reporting.
+    pub fn neighbor(&self, ip: IpAddr) -> Option<MacAddr> {
+        let id = self.tunnel_of(ip)?;
+        self.tunnel(id)?.next_hop
     }
 
-    /// An ARP request the control thread asked this worker to transmit.
-    pub fn take_arp_request(&mut self) -> Option<Ipv4Addr> {
-        self.arp_requests.pop()
+    /// A next-hop resolution the control thread asked this worker to transmit.
+    pub fn take_solicit(&mut self) -> Option<IpAddr> {
+        self.solicits.pop()
     }
 
     fn push(events: &mut rtrb::Producer<Event>, ev: Event) -> Report {

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::control::FdbError;
@@ -33,7 +33,7 @@ pub enum EntryKind {
     Learned,
     /// From the distributed store; never ages, replaces learned entries.
     Remote,
-    /// Behind this gateway's access side (its replica value is [`super::LOCAL`]); ages.
+    /// Behind this gateway's access side (its remote is [`super::LOCAL_ADDR`], its replica value [`super::LOCAL`]); ages.
     Local,
 }
 
@@ -60,7 +60,7 @@ pub struct VniPolicy {
 pub struct FdbRow {
     pub vni: Vni,
     pub mac: MacAddr,
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     pub kind: EntryKind,
     /// Seconds since the entry was added or last refreshed.
     pub age_secs: u64,
@@ -69,7 +69,7 @@ pub struct FdbRow {
 /// One entry of the authoritative table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FdbEntry {
-    pub remote: Ipv4Addr,
+    pub remote: IpAddr,
     pub kind: EntryKind,
     pub last_seen: Instant,
 }
@@ -222,7 +222,7 @@ impl FdbTable {
     pub fn set_static(
         &mut self,
         key: FdbKey,
-        remote: Ipv4Addr,
+        remote: IpAddr,
         now: Instant,
     ) -> Result<bool, FdbError> {
         if !self.policies.contains_key(&key.vni) {
@@ -246,7 +246,7 @@ impl FdbTable {
     pub fn set_remote(
         &mut self,
         key: FdbKey,
-        remote: Ipv4Addr,
+        remote: IpAddr,
         now: Instant,
     ) -> Result<bool, FdbError> {
         if !self.policies.contains_key(&key.vni) {
@@ -327,7 +327,7 @@ impl FdbTable {
     }
 
     /// Handles a worker's sighting of `key` behind `remote` at `now`.
-    pub fn learn(&mut self, key: FdbKey, remote: Ipv4Addr, now: Instant) -> LearnOutcome {
+    pub fn learn(&mut self, key: FdbKey, remote: IpAddr, now: Instant) -> LearnOutcome {
         self.counters.learn_events += 1;
         let Some(policy) = self.policies.get(&key.vni).copied() else {
             self.counters.learn_rejected += 1;
@@ -406,7 +406,7 @@ impl FdbTable {
         self.put(
             key,
             FdbEntry {
-                remote: super::LOCAL,
+                remote: super::LOCAL_ADDR,
                 kind: EntryKind::Local,
                 last_seen: now,
             },
@@ -450,6 +450,15 @@ impl FdbTable {
     }
 
     /// The keys of one kind (control-side resync; a scan of the whole table).
+    /// Every remote address an entry names (local entries excluded).
+    pub fn remotes(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.entries
+            .values()
+            .filter(|e| e.kind != EntryKind::Local)
+            .map(|e| e.remote)
+            .collect()
+    }
+
     pub fn keys_of(&self, kind: EntryKind) -> Vec<FdbKey> {
         self.entries
             .iter()
@@ -482,8 +491,8 @@ mod tests {
     fn key(v: u32, m: u64) -> FdbKey {
         FdbKey::new(vni(v), MacAddr::from_u64(m))
     }
-    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
     fn table(max_per_vni: usize, max_total: usize) -> FdbTable {
         let mut p = BTreeMap::new();
@@ -658,7 +667,7 @@ mod tests {
         );
         assert_eq!(
             t.get(&key(1, 2)).map(|e| (e.kind, e.remote)),
-            Some((EntryKind::Local, crate::fdb::LOCAL))
+            Some((EntryKind::Local, crate::fdb::LOCAL_ADDR))
         );
         assert_eq!(t.learn_local(key(1, 2), t0), LearnOutcome::Refreshed);
         assert_eq!(

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crossbeam_utils::CachePadded;
 
 use crate::dataplane::DropReason;
+use crate::types::TunnelId;
 
 /// A single-writer monotonic counter.
 #[derive(Debug, Default)]
@@ -51,6 +52,55 @@ impl QueueCounters {
     }
 }
 
+/// Packets and bytes (of the inner frames) one worker sent into and took out of one tunnel.
+#[derive(Debug, Default)]
+pub struct TunnelCounter {
+    pub tx: QueueCounters,
+    pub rx: QueueCounters,
+}
+
+/// One [`TunnelCounter`] per row of the tunnel table, indexed by [`TunnelId`]. A row's
+/// counters keep counting across a re-use of its id; the metrics side subtracts the value a
+/// row had when it was given its current address.
+#[derive(Debug)]
+pub struct TunnelCounters(Box<[TunnelCounter]>);
+
+impl Default for TunnelCounters {
+    fn default() -> Self {
+        TunnelCounters(
+            (0..TunnelId::CAPACITY)
+                .map(|_| TunnelCounter::default())
+                .collect(),
+        )
+    }
+}
+
+impl TunnelCounters {
+    #[inline(always)]
+    pub fn count_tx(&self, id: TunnelId, bytes: usize) {
+        if let Some(t) = self.0.get(id.index()) {
+            t.tx.add(1, bytes as u64);
+        }
+    }
+    #[inline(always)]
+    pub fn count_rx(&self, id: TunnelId, bytes: usize) {
+        if let Some(t) = self.0.get(id.index()) {
+            t.rx.add(1, bytes as u64);
+        }
+    }
+    /// (tx packets, tx bytes, rx packets, rx bytes) of tunnel `id`.
+    pub fn read(&self, id: TunnelId) -> [u64; 4] {
+        self.0.get(id.index()).map_or([0; 4], |t| {
+            [
+                t.tx.packets.get(),
+                t.tx.bytes.get(),
+                t.rx.packets.get(),
+                t.rx.bytes.get(),
+            ]
+        })
+    }
+}
+
 /// Everything one worker counts.
 #[derive(Debug, Default)]
 pub struct WorkerCountersInner {
@@ -83,6 +133,14 @@ pub struct WorkerCountersInner {
     pub replica_lag: Counter,
     /// Generation of the last delta this worker applied.
     pub applied_generation: Counter,
+    /// Per-tunnel traffic.
+    pub tunnels: TunnelCounters,
+    /// IGMP membership reports and leaves sent.
+    pub igmp_reports: Counter,
+    /// IPv6 neighbour solicitations sent and advertisements answered, ICMPv6 echo replies.
+    pub nd_solicits: Counter,
+    pub nd_adverts: Counter,
+    pub icmpv6_replies: Counter,
 }
 
 /// One worker's counters on their own cache lines.

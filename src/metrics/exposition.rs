@@ -269,6 +269,60 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &[],
     ),
     (
+        "vxgate_tunnel_tx_packets_total",
+        "Inner frames sent into each tunnel (remote VTEP or multicast group).",
+        MetricType::COUNTER,
+        &["remote"],
+    ),
+    (
+        "vxgate_tunnel_tx_bytes_total",
+        "Bytes of the inner frames sent into each tunnel.",
+        MetricType::COUNTER,
+        &["remote"],
+    ),
+    (
+        "vxgate_tunnel_rx_packets_total",
+        "Inner frames decapsulated from each tunnel (by outer source address).",
+        MetricType::COUNTER,
+        &["remote"],
+    ),
+    (
+        "vxgate_tunnel_rx_bytes_total",
+        "Bytes of the inner frames decapsulated from each tunnel.",
+        MetricType::COUNTER,
+        &["remote"],
+    ),
+    (
+        "vxgate_tunnels",
+        "Rows of the tunnel table.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_igmp_reports_total",
+        "IGMP membership reports and leaves sent for the joined groups.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_nd_solicits_total",
+        "IPv6 neighbour solicitations sent to resolve next hops.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_nd_adverts_total",
+        "IPv6 neighbour advertisements sent for the VTEP address.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
+        "vxgate_icmpv6_replies_total",
+        "ICMPv6 echo replies sent by the VTEP.",
+        MetricType::COUNTER,
+        &["worker"],
+    ),
+    (
         "vxgate_arp_bindings",
         "IPv4 to MAC bindings published for ARP suppression.",
         MetricType::GAUGE,
@@ -445,7 +499,11 @@ impl Collector for TelemetryCollector {
 
         // Per worker.
         type Get = fn(&crate::metrics::WorkerCountersInner) -> u64;
-        let per_worker: [(&str, Get); 9] = [
+        let per_worker: [(&str, Get); 13] = [
+            ("vxgate_igmp_reports_total", |c| c.igmp_reports.get()),
+            ("vxgate_nd_solicits_total", |c| c.nd_solicits.get()),
+            ("vxgate_nd_adverts_total", |c| c.nd_adverts.get()),
+            ("vxgate_icmpv6_replies_total", |c| c.icmpv6_replies.get()),
             ("vxgate_encap_packets_total", |c| c.encap_packets.get()),
             ("vxgate_decap_packets_total", |c| c.decap_packets.get()),
             ("vxgate_flood_packets_total", |c| c.flood_packets.get()),
@@ -540,6 +598,25 @@ impl Collector for TelemetryCollector {
             "vxgate_neighbor_entries",
             vec![gauge(&[], fdb.neighbor_entries as f64)],
         );
+
+        // Per tunnel, labelled by its remote address.
+        {
+            let rows = t.tunnel_rows();
+            let mut fams: [Vec<proto::Metric>; 4] = Default::default();
+            for (id, ip) in &rows {
+                let remote = ip.to_string();
+                let v = t.tunnel_traffic(*id);
+                for (fam, x) in fams.iter_mut().zip(v) {
+                    fam.push(counter(&[("remote", &remote)], x));
+                }
+            }
+            let [txp, txb, rxp, rxb] = fams;
+            f.push("vxgate_tunnel_tx_packets_total", txp);
+            f.push("vxgate_tunnel_tx_bytes_total", txb);
+            f.push("vxgate_tunnel_rx_packets_total", rxp);
+            f.push("vxgate_tunnel_rx_bytes_total", rxb);
+            f.push("vxgate_tunnels", vec![gauge(&[], rows.len() as f64)]);
+        }
 
         let fleet = t.fleet_stats();
         f.push(

@@ -7,6 +7,8 @@
 //! - The `Mutex`es (FDB summary, latency collector, device source) are control-side only: the
 //!   control thread and the HTTP/CLI readers share them; a worker never takes them.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
@@ -16,6 +18,7 @@ use super::histogram::LatencyCollector;
 use super::WorkerCounters;
 use crate::cluster::ClusterInfo;
 use crate::fdb::control::FleetStats;
+use crate::types::TunnelId;
 
 /// Counters a port backend keeps per device (DPDK's `rte_eth_stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +91,17 @@ pub struct Telemetry {
     pub cluster: Option<ClusterInfo>,
     /// Refreshed by the control thread after every poll.
     pub fleet: Mutex<FleetStats>,
+    /// The tunnel table's ids and addresses, for labels (control side only).
+    pub tunnels: Mutex<TunnelLabels>,
+}
+
+/// The tunnels as the metrics label them, and each row's counters at the moment it was given
+/// its current address (a re-used id keeps counting; this is subtracted).
+#[derive(Debug, Default)]
+pub struct TunnelLabels {
+    pub epoch: u64,
+    pub rows: Vec<(TunnelId, IpAddr)>,
+    base: HashMap<TunnelId, (IpAddr, [u64; 4])>,
 }
 
 impl Telemetry {
@@ -106,6 +120,7 @@ impl Telemetry {
             started_wall: SystemTime::now(),
             cluster: None,
             fleet: Mutex::new(FleetStats::default()),
+            tunnels: Mutex::new(TunnelLabels::default()),
         }
     }
 
@@ -113,6 +128,58 @@ impl Telemetry {
     pub fn with_cluster(mut self, info: ClusterInfo) -> Telemetry {
         self.cluster = Some(info);
         self
+    }
+
+    /// Tunnel `id`'s (tx packets, tx bytes, rx packets, rx bytes) summed over the workers.
+    fn tunnel_raw(&self, id: TunnelId) -> [u64; 4] {
+        let mut sum = [0u64; 4];
+        for w in &self.workers {
+            for (s, v) in sum.iter_mut().zip(w.tunnels.read(id)) {
+                *s = s.wrapping_add(v);
+            }
+        }
+        sum
+    }
+
+    /// The tunnels' ids and addresses as last refreshed.
+    pub fn tunnel_rows(&self) -> Vec<(TunnelId, IpAddr)> {
+        lock(&self.tunnels).rows.clone()
+    }
+
+    /// Tunnel `id`'s traffic since it was given its current address.
+    pub fn tunnel_traffic(&self, id: TunnelId) -> [u64; 4] {
+        let raw = self.tunnel_raw(id);
+        let base = lock(&self.tunnels).base.get(&id).map_or([0; 4], |b| b.1);
+        let mut out = [0u64; 4];
+        for ((o, r), b) in out.iter_mut().zip(raw).zip(base) {
+            *o = r.saturating_sub(b);
+        }
+        out
+    }
+
+    /// Takes the tunnel table's labels when its epoch moved; a row whose address is new
+    /// starts counting from what its id has counted so far.
+    pub fn set_tunnels(&self, epoch: u64, rows: Vec<(TunnelId, IpAddr)>) {
+        if lock(&self.tunnels).epoch == epoch {
+            return;
+        }
+        let raws: Vec<[u64; 4]> = rows.iter().map(|(id, _)| self.tunnel_raw(*id)).collect();
+        let mut t = lock(&self.tunnels);
+        for ((id, ip), raw) in rows.iter().zip(raws) {
+            match t.base.get(id) {
+                Some((known, _)) if known == ip => {}
+                // An id's first address owns everything it counted, even packets counted
+                // before this refresh; a re-used id starts from what it has counted so far.
+                None => {
+                    t.base.insert(*id, (*ip, [0; 4]));
+                }
+                Some(_) => {
+                    t.base.insert(*id, (*ip, raw));
+                }
+            }
+        }
+        t.epoch = epoch;
+        t.rows = rows;
     }
 
     pub fn fleet_stats(&self) -> FleetStats {

@@ -4,7 +4,7 @@
 //! <= buffer length (`Truncated`). `payload()` ends at the length field, so trailing bytes (IP
 //! or Ethernet padding) are ignored.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::{bytes, get_u16, put_u16, span, span_mut, Field, WireError};
@@ -150,6 +150,35 @@ pub fn emit_header(buf: &mut [u8], src_port: u16, dst_port: u16, len: u16, check
     p.set_len(len);
     p.set_checksum(checksum);
     true
+}
+
+/// Whether the datagram `udp` (header + data, exactly, checksum field included) verifies
+/// under the IPv6 pseudo-header (RFC 8200 §8.1). Over IPv6 the checksum is mandatory, so a
+/// zero field does not verify here; callers that accept zero (RFC 6935) check for it first.
+pub fn verify_checksum_ipv6(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> bool {
+    if udp.get(field::CHECKSUM) == Some(&[0, 0][..]) {
+        return false;
+    }
+    checksum::fold(checksum::combine(pseudo_sum_ipv6(src, dst, udp.len()), checksum::sum(udp)))
+        == 0xffff
+}
+
+/// The UDP checksum to store for the datagram `udp` (checksum field treated as zero) under the
+/// IPv6 pseudo-header; a computed 0 is sent as 0xffff.
+pub fn checksum_ipv6(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> u16 {
+    let s = checksum::combine(
+        pseudo_sum_ipv6(src, dst, udp.len()),
+        checksum::sum_skipping(udp, field::CHECKSUM.start),
+    );
+    match !checksum::fold(s) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+fn pseudo_sum_ipv6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u32 {
+    let len = len as u32;
+    checksum::sum(&src.octets()) + checksum::sum(&dst.octets()) + (len >> 16) + (len & 0xffff) + 17
 }
 
 /// The UDP checksum of the datagram `udp` (header + data, exactly) under the IPv4 pseudo-header,
