@@ -72,6 +72,7 @@ fn node(
         gateway: None,
         arp_retry: Duration::from_secs(1),
         arp_max_retries: 3,
+        ..Default::default()
     };
     let (links, reps): (Vec<_>, Vec<_>) = (0..replicas)
         .map(|_| replica::channel_with_capacity(16 * 1024, 16 * 1024, capacity))

@@ -1212,10 +1212,17 @@ mac = "02:00:00:00:00:02"
 
     #[test]
     fn rejects_non_ipv4_addresses() {
+        // IPv6 VTEPs parse, but need an IPv6 address of our own.
         let t = BASE.replacen("[\"10.0.0.2\"]", "[\"2001:db8::1\"]", 1);
-        parse_rejects(&t, "vni[1].flood[0]");
+        rejects(&Config::from_toml_str(&t).unwrap(), "vni[1].flood[0]");
         let t = BASE.replacen("remote = \"10.0.0.2\"", "remote = \"fe80::1\"", 1);
-        parse_rejects(&t, "fdb[0].remote");
+        rejects(&Config::from_toml_str(&t).unwrap(), "fdb[0].remote");
+        let with6 = t.replacen("[vtep]\n", "[vtep]\nip6 = \"fe80::9\"\n", 1);
+        assert!(Config::from_toml_str(&with6).unwrap().validate(CORES).is_ok());
+        let t = BASE.replacen("vlan = 200", "vlan = 200\ngroup = \"224.0.0.5\"", 1);
+        rejects(&Config::from_toml_str(&t).unwrap(), "vni[1].group");
+        let t = BASE.replacen("vlan = 200", "vlan = 200\ngroup = \"239.1.1.1\"", 1);
+        assert!(Config::from_toml_str(&t).unwrap().validate(CORES).is_ok());
         let t = BASE.replacen("ip = \"10.0.0.2\"", "ip = \"host.example\"", 1);
         parse_rejects(&t, "neighbor[0].ip");
         let t = BASE.replacen("[vtep]\n", "[vtep]\ngateway = \"::1\"\n", 1);
@@ -1290,17 +1297,17 @@ mac = "02:00:00:00:00:02"
     #[test]
     fn rejects_flood_to_self() {
         let mut c = base();
-        c.vni[0].flood.push(c.vtep.ip);
+        c.vni[0].flood.push(c.vtep.ip.into());
         rejects(&c, "vni[0].flood[2]");
     }
 
     #[test]
     fn rejects_flood_duplicate_or_multicast() {
         let mut c = base();
-        c.vni[0].flood.push(Ipv4Addr::new(10, 0, 0, 2));
+        c.vni[0].flood.push(Ipv4Addr::new(10, 0, 0, 2).into());
         rejects(&c, "vni[0].flood[2]");
         let mut c = base();
-        c.vni[1].flood[0] = Ipv4Addr::new(239, 1, 1, 1);
+        c.vni[1].flood[0] = Ipv4Addr::new(239, 1, 1, 1).into();
         rejects(&c, "vni[1].flood[0]");
     }
 
@@ -1433,7 +1440,7 @@ mac = "02:00:00:00:00:02"
     fn rejects_duplicate_fdb_entry() {
         let mut c = base();
         let mut dup = c.fdb[0].clone();
-        dup.remote = Ipv4Addr::new(10, 0, 0, 3);
+        dup.remote = Ipv4Addr::new(10, 0, 0, 3).into();
         c.fdb.push(dup.clone());
         rejects(&c, "fdb[1].mac");
         // The same MAC in another VNI is a different entry.
@@ -1453,7 +1460,7 @@ mac = "02:00:00:00:00:02"
     #[test]
     fn rejects_fdb_remote_self() {
         let mut c = base();
-        c.fdb[0].remote = c.vtep.ip;
+        c.fdb[0].remote = c.vtep.ip.into();
         rejects(&c, "fdb[0].remote");
     }
 
@@ -1461,7 +1468,7 @@ mac = "02:00:00:00:00:02"
     fn rejects_duplicate_neighbor() {
         let mut c = base();
         c.neighbor.push(NeighborConfig {
-            ip: Ipv4Addr::new(10, 0, 0, 2),
+            ip: Ipv4Addr::new(10, 0, 0, 2).into(),
             mac: mac("02:00:00:00:00:09"),
         });
         rejects(&c, "neighbor[1].ip");

@@ -673,7 +673,7 @@ mod tests {
             let inner_src = MacAddr::from_slice(&inner[6..]).unwrap();
             let vni = cfg.vni[n % 2].id;
             let bound = cfg.fdb.iter().find(|e| e.vni == vni && e.mac == inner_src);
-            assert_eq!(bound.map(|e| e.remote), Some(outer_src), "frame {n}");
+            assert_eq!(bound.map(|e| e.remote), Some(outer_src.into()), "frame {n}");
             let nb = cfg.neighbor.iter().find(|nb| nb.ip == outer_src).unwrap();
             assert_eq!(nb.mac, src_mac);
             let udp = &ip[20..];
@@ -724,7 +724,13 @@ mod tests {
             assert_eq!(MacAddr::from_slice(f), Some(DEFAULT_VTEP_MAC));
             assert_eq!(MacAddr::from_slice(&f[6..]), Some(DEFAULT_PEER_MAC));
             // The VNI's first flood entry sends.
-            assert_eq!(&f[26..30], &cfg.vni[n % 2].flood[0].octets());
+            assert_eq!(
+                f[26..30],
+                match cfg.vni[n % 2].flood[0] {
+                    std::net::IpAddr::V4(a) => a.octets(),
+                    std::net::IpAddr::V6(_) => [0; 4],
+                }
+            );
             assert_eq!(u16_at(f, 36), 8472);
             // Synthetic remote hosts.
             assert_eq!(

@@ -81,6 +81,7 @@ fn settings() -> FdbSettings {
         gateway: None,
         arp_retry: Duration::from_secs(1),
         arp_max_retries: 3,
+        ..Default::default()
     }
 }
 

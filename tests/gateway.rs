@@ -52,6 +52,7 @@ impl Gw {
                 gateway: None,
                 arp_retry: Duration::from_secs(1),
                 arp_max_retries: 3,
+                ..Default::default()
             },
             vec![link],
         );

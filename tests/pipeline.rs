@@ -166,7 +166,7 @@ fn arp_request_for_the_vtep_gets_a_reply() {
 #[test]
 fn arp_request_from_the_control_thread_is_sent() {
     let mut h = Harness::new(settings());
-    h.publish(Delta::ArpRequest { ip: R3 });
+    h.publish(Delta::Solicit { ip: R3 });
     h.poll();
     let out = h.underlay_out.drain();
     let mut req = Vec::new();

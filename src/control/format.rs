@@ -358,7 +358,7 @@ mod tests {
             FdbEntry {
                 vni: 100,
                 mac: "02:00:00:00:00:01".into(),
-                remote: Ipv4Addr::new(192, 0, 2, 2),
+                remote: Ipv4Addr::new(192, 0, 2, 2).into(),
                 kind: "static".into(),
                 age_secs: 0,
                 origin: None,
@@ -367,7 +367,7 @@ mod tests {
             FdbEntry {
                 vni: 16_000_000,
                 mac: "02:00:00:00:00:02".into(),
-                remote: Ipv4Addr::new(10, 0, 0, 1),
+                remote: Ipv4Addr::new(10, 0, 0, 1).into(),
                 kind: "learned".into(),
                 age_secs: 75,
                 origin: None,
@@ -376,7 +376,7 @@ mod tests {
             FdbEntry {
                 vni: 100,
                 mac: "02:00:00:00:00:03".into(),
-                remote: Ipv4Addr::new(192, 0, 2, 3),
+                remote: Ipv4Addr::new(192, 0, 2, 3).into(),
                 kind: "remote".into(),
                 age_secs: 0,
                 origin: Some("gw-b".into()),

@@ -369,14 +369,14 @@ mod tests {
             Response::Fdb(vec![FdbEntry {
                 vni: 5,
                 mac: "02:00:00:00:00:01".into(),
-                remote: Ipv4Addr::new(192, 0, 2, 9),
+                remote: Ipv4Addr::new(192, 0, 2, 9).into(),
                 kind: "static".into(),
                 age_secs: 0,
                 origin: None,
                 ips: vec![],
             }]),
             Response::Neighbors(vec![NeighborEntry {
-                ip: Ipv4Addr::new(192, 0, 2, 1),
+                ip: Ipv4Addr::new(192, 0, 2, 1).into(),
                 mac: None,
                 state: "incomplete".into(),
             }]),

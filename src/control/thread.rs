@@ -434,6 +434,7 @@ mod tests {
             gateway: None,
             arp_retry: Duration::from_secs(1),
             arp_max_retries: 3,
+            ..Default::default()
         }
     }
 

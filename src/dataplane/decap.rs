@@ -546,8 +546,19 @@ mod tests {
     /// A replica that tunnels to PEER through OLD_MAC, and its control-thread end.
     fn replica_with_peer() -> (WorkerLink, Replica) {
         let (mut link, mut r) = channel_with_capacity(16, 16, 16);
+        let tunnel = Delta::TunnelSet {
+            id: crate::types::TunnelId(1),
+            remote: IpAddr::V4(PEER),
+        };
+        assert!(link
+            .deltas
+            .push(Versioned {
+                generation: 1,
+                delta: tunnel
+            })
+            .is_ok());
         let delta = Delta::NeighborSet {
-            ip: PEER,
+            ip: IpAddr::V4(PEER),
             mac: OLD_MAC,
         };
         assert!(link
@@ -558,7 +569,7 @@ mod tests {
             })
             .is_ok());
         r.apply_pending(usize::MAX);
-        assert_eq!(r.neighbor(PEER), Some(OLD_MAC));
+        assert_eq!(r.neighbor(IpAddr::V4(PEER)), Some(OLD_MAC));
         (link, r)
     }
 
@@ -583,7 +594,7 @@ mod tests {
         let mut burst: Burst<MemPacket> = Burst::new();
         burst.push(MemPacket::from_bytes(frame, 128));
         let (mut access, mut underlay) = (Vec::new(), Vec::new());
-        decap_burst(&s, r, &mut burst, &mut access, &mut underlay, &c, 1);
+        decap_burst(&s, r, &mut burst, &mut access, &mut underlay, &c, 1, &mut 0);
         (access.len(), underlay.len(), c)
     }
 
@@ -600,7 +611,7 @@ mod tests {
         assert_eq!(
             events(&mut link),
             vec![Event::NeighborSeen {
-                ip: PEER,
+                ip: IpAddr::V4(PEER),
                 mac: NEW_MAC
             }]
         );
@@ -643,7 +654,7 @@ mod tests {
         assert_eq!(
             events(&mut link),
             vec![Event::NeighborSeen {
-                ip: PEER,
+                ip: IpAddr::V4(PEER),
                 mac: NEW_MAC
             }]
         );

@@ -724,15 +724,16 @@ mod tests {
             ),
         ];
         for (s, ident0, vni_raw, remote, inner_len) in cases {
-            let t = OuterTemplate::new(&s);
+            let t = OuterTemplate::new(&s, s.ttl);
             let vni = Vni::new(vni_raw).unwrap();
             let nh = MacAddr([0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]);
             // Three packets each, so the identification also wraps past 0xffff in the second case.
-            let mut st = EncapState { ident: ident0 };
+            let mut st = EncapState::new(&s);
+            st.ident = ident0;
             for _ in 0..3 {
                 let inner = vec![0x5au8; inner_len];
                 let mut pkt = MemPacket::from_bytes(&inner, HEADROOM);
-                push_outer(&mut pkt, &t, &mut st, vni, remote, nh, 54321).unwrap();
+                push_outer(&mut pkt, &t, &mut st.ident, vni, remote, nh, 54321).unwrap();
                 let want = reference(&s, st.ident, vni, remote, nh, 54321, inner_len, true);
                 let data = pkt.data();
                 assert_eq!(&data[..OUTER_LEN], &want[..], "ident {}", st.ident);
@@ -775,13 +776,13 @@ mod tests {
     #[test]
     fn offloaded_checksum_is_left_zero() {
         let s = settings(64, true, 4789);
-        let t = OuterTemplate::new(&s);
-        let mut st = EncapState::default();
+        let t = OuterTemplate::new(&s, s.ttl);
+        let mut st = EncapState::new(&s);
         let vni = Vni::new(5000).unwrap();
         let remote = Ipv4Addr::new(192, 0, 2, 3);
         let nh = MacAddr([0x02, 0, 0, 0, 0, 0x03]);
         let mut pkt = Offloading(MemPacket::from_bytes(&[7u8; 64], HEADROOM));
-        push_outer(&mut pkt, &t, &mut st, vni, remote, nh, 50000).unwrap();
+        push_outer(&mut pkt, &t, &mut st.ident, vni, remote, nh, 50000).unwrap();
         let want = reference(&s, st.ident, vni, remote, nh, 50000, 64, false);
         assert_eq!(&pkt.data()[..OUTER_LEN], &want[..]);
         assert_eq!(&pkt.data()[at::IP_CKSUM..at::IP_CKSUM + 2], &[0, 0]);
@@ -790,14 +791,14 @@ mod tests {
     #[test]
     fn too_little_headroom_or_too_long_is_refused_unchanged() {
         let s = settings(64, true, 4789);
-        let t = OuterTemplate::new(&s);
-        let mut st = EncapState::default();
+        let t = OuterTemplate::new(&s, s.ttl);
+        let mut st = EncapState::new(&s);
         let vni = Vni::new(1).unwrap();
         let mut pkt = MemPacket::from_bytes(&[1u8; 64], OUTER_LEN - 1);
         let r = push_outer(
             &mut pkt,
             &t,
-            &mut st,
+            &mut st.ident,
             vni,
             Ipv4Addr::LOCALHOST,
             MacAddr::ZERO,
@@ -809,7 +810,7 @@ mod tests {
         let r = push_outer(
             &mut big,
             &t,
-            &mut st,
+            &mut st.ident,
             vni,
             Ipv4Addr::LOCALHOST,
             MacAddr::ZERO,
@@ -833,7 +834,6 @@ mod tests {
         s.add_vni(VniSettings {
             vni,
             vlan: crate::types::VlanId::new(100),
-            flood: vec![],
             learning: false,
             local_learning: false,
             arp_suppress: false,
@@ -842,13 +842,17 @@ mod tests {
         let host = MacAddr([0x02, 0, 0, 0, 0x10, 2]);
         let (mut link, mut replica) = channel(64, 64);
         let deltas = [
+            Delta::TunnelSet {
+                id: TunnelId(1),
+                remote: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            },
             Delta::NeighborSet {
-                ip: Ipv4Addr::new(192, 0, 2, 2),
+                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
                 mac: MacAddr([0x02, 0, 0, 0, 0, 2]),
             },
             Delta::FdbSet {
                 key: FdbKey::new(vni, host),
-                remote: Ipv4Addr::new(192, 0, 2, 2),
+                tunnel: TunnelId(1),
             },
         ];
         for (g, delta) in deltas.into_iter().enumerate() {
@@ -881,7 +885,7 @@ mod tests {
         let c = WorkerCounters::default();
         let mut out: Vec<MemPacket> = Vec::new();
         let mut pool = MemPool::new(8);
-        let mut st = EncapState::default();
+        let mut st = EncapState::new(&s);
         encap_burst(
             &s,
             &mut st,
@@ -903,31 +907,6 @@ mod tests {
     }
 
     #[test]
-    fn hop_cache_remembers_the_last_distinct_hops() {
-        let ip = |n: u8| Ipv4Addr::new(192, 0, 2, n);
-        let mac = |n: u8| MacAddr([2, 0, 0, 0, 0, n]);
-        let mut h = HopCache::default();
-        assert_eq!(h.get(ip(1)), None);
-        for n in 1..=4 {
-            h.put(ip(n), mac(n));
-        }
-        for n in 1..=4 {
-            assert_eq!(h.get(ip(n)), Some(mac(n)));
-        }
-        // A fifth replaces the oldest, then the next oldest.
-        h.put(ip(5), mac(5));
-        assert_eq!(h.get(ip(1)), None);
-        assert_eq!(h.get(ip(5)), Some(mac(5)));
-        h.put(ip(6), mac(6));
-        assert_eq!(h.get(ip(2)), None);
-        for n in 3..=6 {
-            assert_eq!(h.get(ip(n)), Some(mac(n)));
-        }
-        // 0.0.0.0 is only found once stored, never from the zeroed empty entries.
-        assert_eq!(HopCache::default().get(Ipv4Addr::UNSPECIFIED), None);
-    }
-
-    #[test]
     fn burst_resolves_each_packets_own_next_hop() {
         use crate::dataplane::VniSettings;
         use crate::fdb::replica::channel;
@@ -940,7 +919,6 @@ mod tests {
         s.add_vni(VniSettings {
             vni,
             vlan: None,
-            flood: vec![],
             learning: false,
             local_learning: false,
             arp_suppress: false,
@@ -948,9 +926,15 @@ mod tests {
         .unwrap();
         let (mut link, mut replica) = channel(64, 64);
         let host = |n: u8| MacAddr([0x02, 0, 0, 0, 0x10, n]);
-        let vtep = |n: u8| Ipv4Addr::new(192, 0, 2, n);
+        let vtep = |n: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, n));
         let hop = |n: u8| MacAddr([0x02, 0, 0, 0, 0, n]);
-        let mut deltas = vec![
+        let mut deltas: Vec<Delta> = (2..=4)
+            .map(|n| Delta::TunnelSet {
+                id: TunnelId(u32::from(n)),
+                remote: vtep(n),
+            })
+            .collect();
+        deltas.extend([
             Delta::NeighborSet {
                 ip: vtep(2),
                 mac: hop(2),
@@ -959,12 +943,12 @@ mod tests {
                 ip: vtep(3),
                 mac: hop(3),
             },
-        ];
+        ]);
         // Host 4 sits behind a VTEP whose MAC is not known yet.
         for n in 2..=4 {
             deltas.push(Delta::FdbSet {
                 key: FdbKey::new(vni, host(n)),
-                remote: vtep(n),
+                tunnel: TunnelId(u32::from(n)),
             });
         }
         for (g, delta) in deltas.into_iter().enumerate() {
@@ -989,7 +973,7 @@ mod tests {
         let c = WorkerCounters::default();
         let mut out: Vec<MemPacket> = Vec::new();
         let mut pool = MemPool::new(8);
-        let mut st = EncapState::default();
+        let mut st = EncapState::new(&s);
         encap_burst(
             &s,
             &mut st,
@@ -1002,18 +986,18 @@ mod tests {
             1,
         );
 
-        let got: Vec<(MacAddr, Ipv4Addr)> = out
+        let got: Vec<(MacAddr, IpAddr)> = out
             .iter()
             .map(|p| {
                 let d = p.data();
                 let ip = &d[at::IP_DST..at::IP_DST + 4];
                 (
                     MacAddr::from_slice(d).unwrap(),
-                    Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]),
+                    IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3])),
                 )
             })
             .collect();
-        let want: Vec<(MacAddr, Ipv4Addr)> = order
+        let want: Vec<(MacAddr, IpAddr)> = order
             .iter()
             .filter(|&&n| n != 4)
             .map(|&n| (hop(n), vtep(n)))

@@ -77,6 +77,25 @@ pub struct FdbSettings {
     pub flood: BTreeMap<Vni, Vec<IpAddr>>,
 }
 
+impl Default for FdbSettings {
+    fn default() -> Self {
+        FdbSettings {
+            aging: DEFAULT_AGING,
+            max_learned_total: DEFAULT_FDB_CAPACITY,
+            vni_policy: BTreeMap::new(),
+            vtep_ip: Ipv4Addr::UNSPECIFIED,
+            prefix_len: 24,
+            gateway: None,
+            vtep_ip6: None,
+            prefix6_len: 64,
+            gateway6: None,
+            arp_retry: DEFAULT_ARP_RETRY,
+            arp_max_retries: DEFAULT_ARP_MAX_RETRIES,
+            flood: BTreeMap::new(),
+        }
+    }
+}
+
 /// IPv4 addresses remembered per local MAC (ARP and IPv4 sources seen), at most.
 pub const MAX_IPS_PER_MAC: usize = 4;
 
@@ -958,10 +977,10 @@ mod tests {
     use crate::fdb::replica::{channel, Replica};
     use crate::fdb::Report;
 
-    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
-    const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
-    const FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+    const GW: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254));
+    const FAR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
     const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x42]);
 
     fn vni(v: u32) -> Vni {
@@ -993,9 +1012,10 @@ mod tests {
             vni_policy: p,
             vtep_ip: Ipv4Addr::new(192, 0, 2, 1),
             prefix_len: 24,
-            gateway: Some(GW),
+            gateway: Some(Ipv4Addr::new(192, 0, 2, 254)),
             arp_retry: DEFAULT_ARP_RETRY,
             arp_max_retries: DEFAULT_ARP_MAX_RETRIES,
+            ..Default::default()
         }
     }
 
@@ -1022,11 +1042,12 @@ mod tests {
     #[test]
     fn static_entries_reach_every_worker_through_the_backlog() {
         let (mut cp, mut rs) = setup(2, 2);
+        // Generation 1 creates the tunnel towards A; the entries follow.
         for i in 0..10 {
-            assert_eq!(cp.add_static(key(100, i), A), Ok(i + 1));
+            assert_eq!(cp.add_static(key(100, i), A), Ok(i + 2));
         }
         assert!(cp.stats().backlog_deltas > 0);
-        assert_eq!(cp.add_static(key(100, 0), A), Ok(10)); // unchanged: nothing published
+        assert_eq!(cp.add_static(key(100, 0), A), Ok(11)); // unchanged: nothing published
         assert_eq!(
             cp.add_static(key(7, 0), A),
             Err(FdbError::UnknownVni(vni(7)))
@@ -1035,15 +1056,16 @@ mod tests {
         converge(&mut cp, &mut rs, now);
         for r in &rs {
             assert_eq!(r.len(), 10);
-            assert_eq!(r.generation(), 10);
+            assert_eq!(r.generation(), 11);
+            assert_eq!(r.tunnel_of(A), Some(TunnelId(1)));
         }
-        assert_eq!(cp.remove(key(100, 3)), Ok(11));
+        assert_eq!(cp.remove(key(100, 3)), Ok(12));
         assert!(matches!(
             cp.remove(key(100, 3)),
             Err(FdbError::NotFound { .. })
         ));
         converge(&mut cp, &mut rs, now);
-        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(3)), None);
+        assert_eq!(rs[1].lookup_remote(vni(100), MacAddr::from_u64(3)), None);
         assert_eq!(cp.stats().static_entries, 9);
     }
 
@@ -1066,13 +1088,13 @@ mod tests {
             (s.learned_entries, s.learn_rejected, s.learn_ignored),
             (2, 2, 1)
         );
-        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(1)), Some(A));
-        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(2)), Some(A));
+        assert_eq!(rs[0].lookup_remote(vni(100), MacAddr::from_u64(1)), Some(A));
+        assert_eq!(rs[0].lookup_remote(vni(100), MacAddr::from_u64(2)), Some(A));
         // A move, seen by the other worker.
         assert_eq!(rs[0].learn(key(100, 2), B, 2), Report::Sent);
         converge(&mut cp, &mut rs, t0 + Duration::from_secs(100));
         assert_eq!(cp.stats().moves, 1);
-        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(2)), Some(B));
+        assert_eq!(rs[1].lookup_remote(vni(100), MacAddr::from_u64(2)), Some(B));
         // Ageing: key 3 (last seen t0) goes, key 2 (moved at t0+100) stays, static stays.
         converge(&mut cp, &mut rs, t0 + Duration::from_secs(301));
         let keys: Vec<_> = cp.entries(None).iter().map(|r| r.mac.to_u64()).collect();
@@ -1100,20 +1122,33 @@ mod tests {
         assert_eq!(cp.entries(None)[1].kind, EntryKind::Remote);
     }
 
+    /// The next hop of the tunnel towards `ip` in replica `r` (a miss is reported).
+    fn hop(r: &mut Replica, ip: IpAddr, now_secs: u32) -> Result<MacAddr, Report> {
+        let id = r.tunnel_of(ip).ok_or(Report::NotNeeded)?;
+        r.next_hop(id, now_secs).map(|(_, mac)| mac)
+    }
+
+    /// Gives the replicas a tunnel towards `ip` (through a static entry).
+    fn tunnel_to(cp: &mut ControlPlane, rs: &mut [Replica], ip: IpAddr, mac: u64) {
+        assert!(cp.add_static(key(100, mac), ip).is_ok());
+        converge(cp, rs, Instant::now());
+    }
+
     #[test]
     fn neighbour_resolution_arp_to_worker_zero_then_failed() {
         let (mut cp, mut rs) = setup(2, 64);
         let t0 = Instant::now();
-        let peer = Ipv4Addr::new(192, 0, 2, 50);
-        assert_eq!(rs[1].next_hop(peer, 1), Err(Report::Sent));
+        let peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 50));
+        tunnel_to(&mut cp, &mut rs, peer, 77);
+        assert_eq!(hop(&mut rs[1], peer, 1), Err(Report::Sent));
         let mut sent = 0;
         for i in 0..8 {
             converge(&mut cp, &mut rs, t0 + Duration::from_secs(i));
-            while let Some(ip) = rs[0].take_arp_request() {
+            while let Some(ip) = rs[0].take_solicit() {
                 assert_eq!(ip, peer);
                 sent += 1;
             }
-            assert_eq!(rs[1].take_arp_request(), None);
+            assert_eq!(rs[1].take_solicit(), None);
         }
         assert_eq!(sent, 1 + DEFAULT_ARP_MAX_RETRIES);
         assert_eq!(
@@ -1132,34 +1167,33 @@ mod tests {
     fn gateway_resolution_publishes_gateway_mac_for_far_vtep() {
         let (mut cp, mut rs) = setup(2, 64);
         let t0 = Instant::now();
-        assert!(rs[1].next_hop(FAR, 1).is_err());
+        tunnel_to(&mut cp, &mut rs, FAR, 77);
+        tunnel_to(&mut cp, &mut rs, A, 78);
+        assert!(hop(&mut rs[1], FAR, 1).is_err());
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].take_arp_request(), Some(GW));
+        assert_eq!(rs[0].take_solicit(), Some(GW));
         assert_eq!(rs[0].neighbor_seen(GW, M), Report::Sent);
         converge(&mut cp, &mut rs, t0);
         for r in rs.iter_mut() {
-            assert_eq!(r.next_hop(FAR, 2), Ok(M));
+            assert_eq!(hop(r, FAR, 2), Ok(M));
         }
         assert_eq!(cp.next_hop(FAR), Some(M));
         assert_eq!(cp.neighbors()[0].state, NeighborState::Resolved);
         // Deleting the gateway withdraws the next hop everywhere.
         assert!(cp.neighbor_del(GW).is_ok());
         converge(&mut cp, &mut rs, t0);
-        assert!(rs[0].next_hop(FAR, 3).is_err());
+        assert!(hop(&mut rs[0], FAR, 3).is_err());
         assert_eq!(cp.neighbor_del(GW), Err(FdbError::NeighborNotFound(GW)));
         // A static neighbour is published directly.
         let g = cp.neighbor_add(A, M);
         converge(&mut cp, &mut rs, t0);
         assert_eq!(rs[1].generation(), g);
-        assert_eq!(rs[1].next_hop(A, 4), Ok(M));
+        assert_eq!(hop(&mut rs[1], A, 4), Ok(M));
     }
 
     fn fleet(on_demand: bool) -> FleetSettings {
-        let mut static_flood = BTreeMap::new();
-        static_flood.insert(vni(100), vec![A]);
         FleetSettings {
             member: Arc::from("me"),
-            static_flood,
             arp_suppress: [vni(100)].into_iter().collect(),
             on_demand,
             negative: Duration::from_secs(5),
@@ -1175,32 +1209,42 @@ mod tests {
         }
         let mut s = settings();
         s.vni_policy.get_mut(&vni(100)).unwrap().max_learned = 100;
-        (
-            ControlPlane::new(s, links).with_fleet(fleet(on_demand)),
-            replicas,
-        )
+        s.flood.insert(vni(100), vec![A]);
+        let mut cp = ControlPlane::new(s, links).with_fleet(fleet(on_demand));
+        // The configured flood list is published (and its VTEP solicited) at once.
+        converge(&mut cp, &mut replicas, Instant::now());
+        assert_eq!(replicas[0].flood_remotes(vni(100)), vec![A]);
+        assert_eq!(replicas[0].take_solicit(), Some(A));
+        (cp, replicas)
     }
 
-    fn member(name: &str, vtep: Ipv4Addr, vnis: &[u32]) -> Member {
+    fn v4(ip: IpAddr) -> Ipv4Addr {
+        match ip {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        }
+    }
+
+    fn member(name: &str, vtep: IpAddr, vnis: &[u32]) -> Member {
         Member {
             name: Arc::from(name),
-            vtep,
+            vtep: v4(vtep),
             mac: None,
             vnis: vnis.iter().map(|v| vni(*v)).collect(),
             version: "t".into(),
         }
     }
 
-    fn remote(k: FdbKey, vtep: Ipv4Addr, origin: &str, ips: &[Ipv4Addr]) -> RemoteEntry {
+    fn remote(k: FdbKey, vtep: IpAddr, origin: &str, ips: &[Ipv4Addr]) -> RemoteEntry {
         RemoteEntry {
             key: k,
-            vtep,
+            vtep: v4(vtep),
             origin: Arc::from(origin),
             ips: ips.to_vec(),
         }
     }
 
-    const C: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
+    const C: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 12));
     const H1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
     #[test]
@@ -1229,13 +1273,13 @@ mod tests {
         // The host moved behind gateway "b": the store says so, and it is remote now.
         cp.apply_source(SourceUpdate::Upsert(remote(k, B, "b", &[H1])), t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
+        assert_eq!(rs[0].lookup_remote(vni(100), k.mac), Some(B));
         assert_eq!(cp.origin(&k), Some("b"));
         assert_eq!(rs[0].arp_lookup(vni(100), H1), Some(k.mac));
         // Our own entries echoed by the store are ignored.
         cp.apply_source(SourceUpdate::Upsert(remote(k, A, "me", &[])), t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
+        assert_eq!(rs[0].lookup_remote(vni(100), k.mac), Some(B));
         // It comes back here: local again, published again.
         rs[1].learn_local(k, None, 30);
         converge(&mut cp, &mut rs, t0);
@@ -1250,7 +1294,7 @@ mod tests {
             &mut rs,
             t0 + DEFAULT_AGING + Duration::from_secs(2),
         );
-        assert_eq!(rs[0].lookup(vni(100), k.mac), None);
+        assert_eq!(rs[0].lookup_remote(vni(100), k.mac), None);
         assert_eq!(
             cp.take_requests(),
             vec![SourceRequest::WithdrawLocal { key: k }]
@@ -1265,17 +1309,17 @@ mod tests {
         // not when the first flood finds it missing (and drops that copy).
         cp.apply_source(SourceUpdate::MemberUp(member("b", B, &[100])), t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].take_arp_request(), Some(B));
+        assert_eq!(rs[0].take_solicit(), Some(B));
         assert_eq!(rs[0].neighbor_seen(B, M), Report::Sent);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[1].next_hop(B, 1), Ok(M));
+        assert_eq!(hop(&mut rs[1], B, 1), Ok(M));
         // An entry behind a VTEP that is not a member yet (on-demand installs, early
         // watch events) is resolved the same way; one already resolved is not asked again.
         cp.apply_source(SourceUpdate::Upsert(remote(key(100, 4), C, "c", &[])), t0);
         cp.apply_source(SourceUpdate::Upsert(remote(key(100, 5), B, "b", &[])), t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].take_arp_request(), Some(C));
-        assert_eq!(rs[0].take_arp_request(), None);
+        assert_eq!(rs[0].take_solicit(), Some(C));
+        assert_eq!(rs[0].take_solicit(), None);
     }
 
     #[test]
@@ -1285,7 +1329,7 @@ mod tests {
         cp.apply_source(
             SourceUpdate::Snapshot {
                 members: vec![
-                    member("me", Ipv4Addr::new(192, 0, 2, 1), &[100]),
+                    member("me", IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), &[100]),
                     member("a", A, &[100]), // already in the static list
                     member("b", B, &[100, 200]),
                     member("c", C, &[300]), // a VNI we do not serve
@@ -1299,13 +1343,13 @@ mod tests {
             t0,
         );
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].flood_extra(vni(100)), &[B]);
-        assert_eq!(rs[1].flood_extra(vni(200)), &[B]);
-        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(1)), Some(B));
+        assert_eq!(rs[0].flood_remotes(vni(100)), vec![A, B]);
+        assert_eq!(rs[1].flood_remotes(vni(200)), vec![B]);
+        assert_eq!(rs[0].lookup_remote(vni(100), MacAddr::from_u64(1)), Some(B));
         assert_eq!(cp.members().len(), 3);
         cp.apply_source(SourceUpdate::MemberUp(member("d", C, &[100])), t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[1].flood_extra(vni(100)), &[B, C]);
+        assert_eq!(rs[1].flood_remotes(vni(100)), vec![A, B, C]);
         // b's lease expired: its registration and MAC go.
         cp.apply_source(
             SourceUpdate::MemberDown {
@@ -1315,9 +1359,9 @@ mod tests {
         );
         cp.apply_source(SourceUpdate::Withdraw { key: key(100, 1) }, t0);
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].flood_extra(vni(100)), &[C]);
-        assert!(rs[0].flood_extra(vni(200)).is_empty());
-        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(1)), None);
+        assert_eq!(rs[0].flood_remotes(vni(100)), vec![A, C]);
+        assert!(rs[0].flood_remotes(vni(200)).is_empty());
+        assert_eq!(rs[0].lookup_remote(vni(100), MacAddr::from_u64(1)), None);
         assert_eq!(rs[0].arp_lookup(vni(100), H1), None);
         // A resync after an outage: whatever the snapshot lacks is gone, own stale keys are
         // deleted, own live keys published again.
@@ -1337,8 +1381,8 @@ mod tests {
             t0,
         );
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(2)), None);
-        assert_eq!(rs[1].lookup(vni(100), MacAddr::from_u64(3)), Some(C));
+        assert_eq!(rs[1].lookup_remote(vni(100), MacAddr::from_u64(2)), None);
+        assert_eq!(rs[1].lookup_remote(vni(100), MacAddr::from_u64(3)), Some(C));
         let reqs = cp.take_requests();
         assert!(reqs.contains(&SourceRequest::WithdrawLocal { key: key(100, 8) }));
         assert!(reqs.contains(&SourceRequest::PublishLocal {
@@ -1364,8 +1408,8 @@ mod tests {
             t0 + Duration::from_millis(3),
         );
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].lookup(vni(100), k.mac), Some(B));
-        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(6)), None);
+        assert_eq!(rs[0].lookup_remote(vni(100), k.mac), Some(B));
+        assert_eq!(rs[0].lookup_remote(vni(100), MacAddr::from_u64(6)), None);
         let f = cp.fleet_stats();
         assert_eq!(
             (f.lookups, f.lookups_found, f.miss_latency_count),
@@ -1401,6 +1445,6 @@ mod tests {
             t0,
         );
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].lookup(vni(100), k.mac), None);
+        assert_eq!(rs[0].lookup_remote(vni(100), k.mac), None);
     }
 }

@@ -340,9 +340,10 @@ mod tests {
     use super::*;
 
     const VTEP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
-    const FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 9);
-    const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+    const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+    const FAR: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9));
+    const GW4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+    const GW: IpAddr = IpAddr::V4(GW4);
     const M1: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const M2: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
 
@@ -354,11 +355,41 @@ mod tests {
             retry: Duration::from_secs(1),
             max_retries: 3,
             hold_down: Duration::from_secs(5),
+            vtep_ip6: Some("fd00::1".parse().unwrap()),
+            prefix6_len: 64,
+            gateway6: None,
         })
     }
 
-    fn state(t: &NeighborTable, ip: Ipv4Addr) -> Option<NeighborState> {
+    fn state(t: &NeighborTable, ip: IpAddr) -> Option<NeighborState> {
         t.rows().iter().find(|r| r.ip == ip).map(|r| r.state)
+    }
+
+    #[test]
+    fn groups_resolve_without_solicitation_and_ipv6_peers_are_solicited() {
+        let mut t = table(None);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let group: IpAddr = "239.1.1.1".parse().unwrap();
+        t.miss(group, now, &mut out);
+        assert_eq!(
+            out,
+            vec![Delta::NeighborSet {
+                ip: group,
+                mac: MacAddr([1, 0, 0x5e, 1, 1, 1])
+            }]
+        );
+        out.clear();
+        let v6: IpAddr = "fd00::2".parse().unwrap();
+        t.miss(v6, now, &mut out);
+        assert_eq!(out, vec![Delta::Solicit { ip: v6 }]);
+        out.clear();
+        t.seen(v6, M1, &mut out);
+        assert_eq!(out, vec![Delta::NeighborSet { ip: v6, mac: M1 }]);
+        // Our own IPv6 address is never resolved.
+        out.clear();
+        t.miss("fd00::1".parse().unwrap(), now, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
@@ -389,13 +420,13 @@ mod tests {
         for i in 1..=6 {
             t.tick(t0 + s(i), &mut out);
         }
-        assert_eq!(out, vec![Delta::ArpRequest { ip: PEER }; 4]);
+        assert_eq!(out, vec![Delta::Solicit { ip: PEER }; 4]);
         assert_eq!(state(&t, PEER), Some(NeighborState::Failed));
         out.clear();
         t.miss(PEER, t0 + s(6), &mut out); // held down until t0+9
         assert!(out.is_empty());
         t.miss(PEER, t0 + s(9), &mut out);
-        assert_eq!(out, vec![Delta::ArpRequest { ip: PEER }]);
+        assert_eq!(out, vec![Delta::Solicit { ip: PEER }]);
         assert_eq!(state(&t, PEER), Some(NeighborState::Incomplete));
         out.clear();
         t.seen(PEER, M1, &mut out);
@@ -406,17 +437,17 @@ mod tests {
 
     #[test]
     fn off_subnet_resolves_through_gateway() {
-        let mut t = table(Some(GW));
+        let mut t = table(Some(GW4));
         let t0 = Instant::now();
         let mut out = Vec::new();
         t.miss(FAR, t0, &mut out);
-        assert_eq!(out, vec![Delta::ArpRequest { ip: GW }]);
+        assert_eq!(out, vec![Delta::Solicit { ip: GW }]);
         out.clear();
         t.seen(GW, M2, &mut out);
         assert_eq!(out, vec![Delta::NeighborSet { ip: FAR, mac: M2 }]);
         out.clear();
         // A second far VTEP needs no new request.
-        let far2 = Ipv4Addr::new(203, 0, 113, 5);
+        let far2 = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5));
         t.miss(far2, t0, &mut out);
         assert_eq!(out, vec![Delta::NeighborSet { ip: far2, mac: M2 }]);
         out.clear();
@@ -426,12 +457,12 @@ mod tests {
         assert!(out.contains(&Delta::NeighborSet { ip: FAR, mac: M1 }));
         out.clear();
         // Unsolicited ARP for an unknown address is ignored.
-        t.seen(Ipv4Addr::new(192, 0, 2, 99), M1, &mut out);
+        t.seen(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 99)), M1, &mut out);
         assert!(out.is_empty());
         assert_eq!(t.len(), 1);
         // Without a gateway, a far VTEP is asked for directly.
         let mut t = table(None);
         t.miss(FAR, t0, &mut out);
-        assert_eq!(out, vec![Delta::ArpRequest { ip: FAR }]);
+        assert_eq!(out, vec![Delta::Solicit { ip: FAR }]);
     }
 }

@@ -331,6 +331,14 @@ impl Replica {
         }
     }
 
+    /// The addresses a VNI floods to, in list order (allocates: tests and listings only).
+    pub fn flood_remotes(&self, vni: Vni) -> Vec<IpAddr> {
+        self.flood_list(vni)
+            .iter()
+            .filter_map(|id| self.tunnel(*id).map(|r| r.remote))
+            .collect()
+    }
+
     /// The MAC of overlay host `ip` in `vni`, for ARP suppression.
     #[inline]
     pub fn arp_lookup(&self, vni: Vni, ip: Ipv4Addr) -> Option<MacAddr> {
@@ -551,6 +559,7 @@ fn arp_key(vni: Vni, ip: Ipv4Addr) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn key(v: u32, m: u64) -> FdbKey {
         FdbKey::new(Vni::from_wire(v), MacAddr::from_u64(m))
@@ -560,122 +569,148 @@ mod tests {
         assert!(link.deltas.push(Versioned { generation, delta }).is_ok());
     }
 
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    const V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+
+    /// A replica with tunnel 1 → A, 2 → B, 3 → V6.
+    fn with_tunnels() -> (WorkerLink, Replica) {
+        let (mut link, mut r) = channel_with_capacity(64, 64, 100);
+        send(&mut link, 1, Delta::TunnelSet { id: TunnelId(1), remote: A });
+        send(&mut link, 2, Delta::TunnelSet { id: TunnelId(2), remote: B });
+        send(&mut link, 3, Delta::TunnelSet { id: TunnelId(3), remote: V6 });
+        r.apply_pending(8);
+        (link, r)
+    }
+
     #[test]
     fn applies_deltas_and_reports_generation() {
-        let (mut link, mut r) = channel_with_capacity(16, 16, 100);
-        let ip = Ipv4Addr::new(10, 0, 0, 1);
-        send(
-            &mut link,
-            1,
-            Delta::FdbSet {
-                key: key(1, 1),
-                remote: ip,
-            },
-        );
-        send(
-            &mut link,
-            2,
-            Delta::FdbSet {
-                key: key(2, 1),
-                remote: ip,
-            },
-        );
-        send(&mut link, 3, Delta::FdbRemove { key: key(1, 1) });
+        let (mut link, mut r) = with_tunnels();
+        let t1 = TunnelId(1);
+        send(&mut link, 4, Delta::FdbSet { key: key(1, 1), tunnel: t1 });
+        send(&mut link, 5, Delta::FdbSet { key: key(2, 1), tunnel: t1 });
+        send(&mut link, 6, Delta::FdbRemove { key: key(1, 1) });
         assert_eq!(r.apply_pending(2), 2);
-        assert_eq!(r.generation(), 2);
-        assert_eq!(link.applied.load(Ordering::Acquire), 2);
-        assert_eq!(r.lookup(Vni::from_wire(1), MacAddr::from_u64(1)), Some(ip));
+        assert_eq!(r.generation(), 5);
+        assert_eq!(link.applied.load(Ordering::Acquire), 5);
+        assert_eq!(r.lookup(Vni::from_wire(1), MacAddr::from_u64(1)), Some(t1));
+        assert_eq!(r.lookup_remote(Vni::from_wire(1), MacAddr::from_u64(1)), Some(A));
         assert_eq!(r.apply_pending(10), 1);
-        assert_eq!(r.entries(), vec![(key(2, 1), ip)]);
-        send(
-            &mut link,
-            4,
-            Delta::FdbFlush {
-                vni: Some(Vni::from_wire(2)),
-            },
-        );
+        assert_eq!(r.entries(), vec![(key(2, 1), A)]);
+        send(&mut link, 7, Delta::FdbFlush { vni: Some(Vni::from_wire(2)) });
         r.apply_pending(10);
         assert!(r.is_empty());
         assert_eq!(r.capacity(), 100);
     }
 
     #[test]
-    fn learn_reports_new_moved_and_due_refresh_only() {
-        let (mut link, mut r) = channel_with_capacity(16, 64, 100);
-        let a = Ipv4Addr::new(10, 0, 0, 1);
-        let b = Ipv4Addr::new(10, 0, 0, 2);
-        let k = key(1, 1);
-        assert_eq!(r.learn(k, a, 100), Report::Sent);
-        // Same second, still unknown: filtered.
-        assert_eq!(r.learn(k, a, 100), Report::NotNeeded);
-        assert_eq!(r.learn(k, a, 101), Report::Sent);
-        send(&mut link, 1, Delta::FdbSet { key: k, remote: a });
+    fn tunnels_of_both_families_are_found_by_address_and_retired() {
+        let (mut link, mut r) = with_tunnels();
+        assert_eq!(r.tunnel_of(A), Some(TunnelId(1)));
+        assert_eq!(r.tunnel_of(V6), Some(TunnelId(3)));
+        assert_eq!(r.tunnel_of("fd00::3".parse().unwrap()), None);
+        // A re-addressed row forgets its old address and next hop.
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        send(&mut link, 4, Delta::NeighborSet { ip: B, mac });
+        send(&mut link, 5, Delta::TunnelSet { id: TunnelId(2), remote: V6 });
         r.apply_pending(8);
-        assert_eq!(r.learn(k, a, 102), Report::Sent); // first refresh stamp
-        assert_eq!(r.learn(k, a, 103), Report::NotNeeded);
-        assert_eq!(r.learn(k, a, 111), Report::NotNeeded);
-        assert_eq!(r.learn(k, a, 112), Report::Sent);
+        assert_eq!(r.tunnel(TunnelId(2)).map(|t| t.next_hop), Some(None));
+        send(&mut link, 6, Delta::TunnelRemove { id: TunnelId(1) });
+        send(&mut link, 7, Delta::TunnelSet { id: TunnelId(0), remote: A });
+        send(&mut link, 8, Delta::TunnelSet { id: TunnelId(9999), remote: A });
+        r.apply_pending(8);
+        assert_eq!(r.tunnel_of(A), None);
+        assert!(r.tunnel(TunnelId(1)).is_none());
+        assert_eq!(r.refused_tunnels(), 2);
+    }
+
+    #[test]
+    fn learn_reports_new_moved_and_due_refresh_only() {
+        let (mut link, mut r) = with_tunnels();
+        let k = key(1, 1);
+        assert_eq!(r.learn(k, A, 100), Report::Sent);
+        // Same second, still unknown: filtered.
+        assert_eq!(r.learn(k, A, 100), Report::NotNeeded);
+        assert_eq!(r.learn(k, A, 101), Report::Sent);
+        send(&mut link, 4, Delta::FdbSet { key: k, tunnel: TunnelId(1) });
+        r.apply_pending(8);
+        assert_eq!(r.learn(k, A, 102), Report::Sent); // first refresh stamp
+        assert_eq!(r.learn(k, A, 103), Report::NotNeeded);
+        assert_eq!(r.learn(k, A, 111), Report::NotNeeded);
+        assert_eq!(r.learn(k, A, 112), Report::Sent);
         // Moved: reported, then filtered within the second.
-        assert_eq!(r.learn(k, b, 112), Report::Sent);
-        assert_eq!(r.learn(k, b, 112), Report::NotNeeded);
+        assert_eq!(r.learn(k, B, 112), Report::Sent);
+        assert_eq!(r.learn(k, B, 112), Report::NotNeeded);
+        // A sender without a tunnel yet is reported with its address.
+        let fresh = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 99));
+        assert_eq!(r.learn(key(1, 2), fresh, 112), Report::Sent);
         let mut n = 0;
         while let Ok(ev) = link.events.pop() {
             assert!(matches!(ev, Event::Learn { .. }));
             n += 1;
         }
-        assert_eq!(n, 5);
+        assert_eq!(n, 6);
     }
 
     #[test]
     fn queue_full_is_reported() {
         let (_link, mut r) = channel_with_capacity(4, 1, 10);
-        assert_eq!(
-            r.learn(key(1, 1), Ipv4Addr::new(1, 1, 1, 1), 1),
-            Report::Sent
-        );
-        assert_eq!(
-            r.learn(key(1, 2), Ipv4Addr::new(1, 1, 1, 1), 1),
-            Report::QueueFull
-        );
+        assert_eq!(r.learn(key(1, 1), A, 1), Report::Sent);
+        assert_eq!(r.learn(key(1, 2), A, 1), Report::QueueFull);
         // A dropped report is not remembered: the next packet tries again.
-        assert_eq!(
-            r.learn(key(1, 2), Ipv4Addr::new(1, 1, 1, 1), 1),
-            Report::QueueFull
-        );
+        assert_eq!(r.learn(key(1, 2), A, 1), Report::QueueFull);
     }
 
     #[test]
     fn next_hop_miss_is_rate_limited_and_resolved_by_delta() {
-        let (mut link, mut r) = channel(16, 16);
-        let ip = Ipv4Addr::new(192, 0, 2, 1);
+        let (mut link, mut r) = with_tunnels();
+        let id = TunnelId(3);
         let mac = MacAddr([2, 0, 0, 0, 0, 9]);
-        assert_eq!(r.next_hop(ip, 5), Err(Report::Sent));
-        assert_eq!(r.next_hop(ip, 5), Err(Report::NotNeeded));
-        assert_eq!(r.next_hop(ip, 6), Err(Report::Sent));
-        send(&mut link, 1, Delta::NeighborSet { ip, mac });
-        send(&mut link, 1, Delta::ArpRequest { ip });
+        assert_eq!(r.next_hop(id, 5), Err(Report::Sent));
+        assert_eq!(r.next_hop(id, 5), Err(Report::NotNeeded));
+        assert_eq!(r.next_hop(id, 6), Err(Report::Sent));
+        assert_eq!(r.next_hop(TunnelId(77), 6), Err(Report::NotNeeded));
+        send(&mut link, 4, Delta::NeighborSet { ip: V6, mac });
+        send(&mut link, 4, Delta::Solicit { ip: V6 });
         r.apply_pending(8);
-        assert_eq!(r.next_hop(ip, 6), Ok(mac));
-        assert_eq!(r.neighbor_seen(ip, mac), Report::NotNeeded);
-        assert_eq!(r.take_arp_request(), Some(ip));
-        assert_eq!(r.take_arp_request(), None);
-        send(&mut link, 2, Delta::NeighborRemove { ip });
+        assert_eq!(r.next_hop(id, 6), Ok((V6, mac)));
+        assert_eq!(r.neighbor_seen(V6, mac), Report::NotNeeded);
+        assert_eq!(r.take_solicit(), Some(V6));
+        assert_eq!(r.take_solicit(), None);
+        send(&mut link, 5, Delta::NeighborRemove { ip: V6 });
         r.apply_pending(8);
-        assert_eq!(r.next_hop(ip, 7), Err(Report::Sent));
+        assert_eq!(r.next_hop(id, 7), Err(Report::Sent));
+        let mut misses = 0;
+        while let Ok(ev) = link.events.pop() {
+            assert_eq!(ev, Event::NeighborMiss { ip: V6 });
+            misses += 1;
+        }
+        assert_eq!(misses, 3);
+    }
+
+    #[test]
+    fn flood_lists_hold_tunnels_within_the_reserved_room() {
+        let (mut link, mut r) = with_tunnels();
+        r.reserve_flood(&[Vni::from_wire(5)]);
+        let v = Vni::from_wire(5);
+        send(&mut link, 4, Delta::FloodAdd { vni: v, tunnel: TunnelId(1) });
+        send(&mut link, 5, Delta::FloodAdd { vni: v, tunnel: TunnelId(3) });
+        send(&mut link, 6, Delta::FloodAdd { vni: v, tunnel: TunnelId(1) });
+        send(&mut link, 7, Delta::FloodAdd { vni: Vni::from_wire(6), tunnel: TunnelId(1) });
+        r.apply_pending(8);
+        assert_eq!(r.flood_list(v), &[TunnelId(1), TunnelId(3)]);
+        assert_eq!(r.flood_remotes(v), vec![A, V6]);
+        assert_eq!(r.refused_floods(), 1);
+        send(&mut link, 8, Delta::FloodRemove { vni: v, tunnel: TunnelId(1) });
+        r.apply_pending(8);
+        assert_eq!(r.flood_list(v), &[TunnelId(3)]);
     }
 
     #[test]
     fn full_replica_refuses_and_counts() {
         let (mut link, mut r) = channel_with_capacity(16, 16, 2);
         for i in 0..3 {
-            send(
-                &mut link,
-                i + 1,
-                Delta::FdbSet {
-                    key: key(1, i),
-                    remote: Ipv4Addr::LOCALHOST,
-                },
-            );
+            send(&mut link, i + 1, Delta::FdbSet { key: key(1, i), tunnel: TunnelId(1) });
         }
         r.apply_pending(8);
         assert_eq!(r.len(), 2);

@@ -129,7 +129,7 @@ mod tests {
     fn v2_report_bytes() {
         let mut b = [0u8; 8];
         assert_eq!(emit_v2(&mut b, V2_MEMBERSHIP_REPORT, G), Some(8));
-        assert_eq!(b, [0x16, 0, 0xfa, 0xfc, 239, 1, 1, 1]);
+        assert_eq!(b, [0x16, 0, 0xf9, 0xfc, 239, 1, 1, 1]);
         assert!(Packet::new_checked(&b[..]).unwrap().verify_checksum());
         assert!(emit_v2(&mut [0u8; 7], V2_LEAVE_GROUP, G).is_none());
     }
