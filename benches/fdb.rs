@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vxgate::fdb::replica::{channel_with_capacity, Replica};
 use vxgate::fdb::{Delta, FdbKey, Versioned};
+use vxgate::types::TunnelId;
 use vxgate::{MacAddr, Vni};
 
 const BURST: usize = 32;
@@ -38,7 +38,7 @@ fn random_key(rng: &mut Rng) -> FdbKey {
     FdbKey::new(vni, mac)
 }
 
-fn build(n: usize) -> (Replica, HashMap<FdbKey, Ipv4Addr>, Vec<FdbKey>, Vec<FdbKey>) {
+fn build(n: usize) -> (Replica, HashMap<FdbKey, TunnelId>, Vec<FdbKey>, Vec<FdbKey>) {
     let (mut link, mut replica) = channel_with_capacity(4096, 16, n);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut keys = Vec::with_capacity(n);
@@ -46,13 +46,14 @@ fn build(n: usize) -> (Replica, HashMap<FdbKey, Ipv4Addr>, Vec<FdbKey>, Vec<FdbK
     let mut generation = 0;
     while keys.len() < n {
         let key = random_key(&mut rng);
-        let remote = Ipv4Addr::from(rng.next() as u32);
-        if model.insert(key, remote).is_some() {
+        // The tunnel ids spread over the whole table, as entries of a large fleet do.
+        let tunnel = TunnelId(1 + (rng.next() % (TunnelId::CAPACITY as u64 - 1)) as u32);
+        if model.insert(key, tunnel).is_some() {
             continue;
         }
         keys.push(key);
         generation += 1;
-        let delta = Delta::FdbSet { key, remote };
+        let delta = Delta::FdbSet { key, tunnel };
         if link.deltas.push(Versioned { generation, delta }).is_err() {
             replica.apply_pending(usize::MAX);
             link.deltas.push(Versioned { generation, delta }).unwrap();

@@ -6,7 +6,8 @@
 //! repeatable to the instruction whatever else the machine does.
 //!
 //! `icount CASE BURSTS` with CASE one of `encap`, `encap_local_learning`, `decap`, `flood4`,
-//! `encap_1m`. Without arguments (as `cargo bench` runs it) every case runs 10 bursts, a smoke
+//! `encap_1m`, `encap6` (to an IPv6 VTEP, UDP checksum included), `decap6`, `flood_group`
+//! (BUM once to a multicast group). Without arguments (as `cargo bench` runs it) every case runs 10 bursts, a smoke
 //! test that they still do what their names say.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,13 +16,14 @@
 mod common;
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
 use vxgate::dataplane::decap::decap_burst;
 use vxgate::dataplane::encap::{encap_burst, EncapState};
 use vxgate::dataplane::PipelineSettings;
 use vxgate::fdb::replica::{channel_with_capacity, Replica, WorkerLink};
+use vxgate::fdb::tunnel::TunnelTable;
 use vxgate::fdb::{Delta, FdbKey, Versioned};
 use vxgate::io::mem::{MemPacket, MemPool, HEADROOM};
 use vxgate::io::{Burst, BURST_SIZE};
@@ -31,6 +33,9 @@ use vxgate::MacAddr;
 const NOW: u32 = 1;
 const R5: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 5);
 const R5_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x05]);
+const V6_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+const V6_PEER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+const GROUP: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
 
 struct Setup {
     s: PipelineSettings,
@@ -38,6 +43,7 @@ struct Setup {
     replica: Replica,
     generation: u64,
     pool: MemPool,
+    tunnels: TunnelTable,
 }
 
 impl Setup {
@@ -50,11 +56,35 @@ impl Setup {
             replica,
             generation: 0,
             pool: MemPool::new(BURST_SIZE * 8),
+            tunnels: TunnelTable::default(),
         };
         for (ip, mac) in [(R2, R2_MAC), (R3, R3_MAC), (R4, R4_MAC), (R5, R5_MAC)] {
-            x.publish(Delta::NeighborSet { ip, mac });
+            x.neighbor(ip.into(), mac);
         }
+        x.neighbor(V6_PEER.into(), R5_MAC);
         x
+    }
+    fn tunnel(&mut self, ip: IpAddr) -> vxgate::types::TunnelId {
+        let (id, new) = self.tunnels.ensure(ip).unwrap();
+        if new {
+            self.publish(Delta::TunnelSet { id, remote: ip });
+        }
+        id
+    }
+    fn neighbor(&mut self, ip: IpAddr, mac: MacAddr) {
+        self.tunnel(ip);
+        self.publish(Delta::NeighborSet { ip, mac });
+    }
+    fn fdb(&mut self, key: FdbKey, ip: impl Into<IpAddr>) {
+        let tunnel = self.tunnel(ip.into());
+        self.publish(Delta::FdbSet { key, tunnel });
+    }
+    fn flood(&mut self, vni: u32, ip: impl Into<IpAddr>) {
+        let tunnel = self.tunnel(ip.into());
+        self.publish(Delta::FloodAdd {
+            vni: self::vni(vni),
+            tunnel,
+        });
     }
     fn publish(&mut self, delta: Delta) {
         self.generation += 1;
@@ -111,7 +141,7 @@ fn icount_step_decap(
     replies: &mut Vec<MemPacket>,
     c: &WorkerCounters,
 ) {
-    decap_burst(&x.s, &mut x.replica, b, out, replies, c, NOW);
+    decap_burst(&x.s, &mut x.replica, b, out, replies, c, NOW, &mut 0);
 }
 
 fn mac_of(i: u64) -> MacAddr {
@@ -122,12 +152,14 @@ fn mac_of(i: u64) -> MacAddr {
 /// Runs `case` for `bursts` bursts; returns the packets sent out.
 fn run(case: &str, bursts: usize) -> usize {
     let c = WorkerCounters::default();
-    let mut st = EncapState::default();
+    let mut s6 = settings();
+    s6.vtep_ip6 = Some(V6_LOCAL);
+    let mut st = EncapState::new(&s6);
     let mut sent = 0;
     let tagged_to = |dst: MacAddr| tagged(&inner_frame(dst, HOST_A, 60), 100);
     match case {
-        "encap" | "encap_local_learning" | "flood4" => {
-            let mut s = settings();
+        "encap" | "encap_local_learning" | "flood4" | "encap6" | "flood_group" => {
+            let mut s = s6.clone();
             if case == "encap_local_learning" {
                 let mut v = s.vni(5000).unwrap().clone();
                 v.local_learning = true;
@@ -139,17 +171,23 @@ fn run(case: &str, bursts: usize) -> usize {
                 s = fresh;
             }
             let mut x = Setup::new(s, 64 * 1024);
-            x.publish(Delta::FdbSet {
-                key: FdbKey::new(vni(5000), HOST_B),
-                remote: R3,
-            });
-            // The fourth flood VTEP comes from the fleet.
-            x.publish(Delta::FloodAdd {
-                vni: vni(5000),
-                remote: R5,
-            });
+            let remote: IpAddr = if case == "encap6" {
+                V6_PEER.into()
+            } else {
+                R3.into()
+            };
+            x.fdb(FdbKey::new(vni(5000), HOST_B), remote);
+            if case == "flood_group" {
+                x.flood(5000, GROUP);
+                x.neighbor(GROUP.into(), MacAddr([1, 0, 0x5e, 1, 1, 1]));
+            } else {
+                // The fourth flood VTEP comes from the fleet.
+                for r in [R2, R3, R4, R5] {
+                    x.flood(5000, r);
+                }
+            }
             x.apply();
-            let frame = tagged_to(if case == "flood4" {
+            let frame = tagged_to(if case.starts_with("flood") {
                 MacAddr::BROADCAST
             } else {
                 HOST_B
@@ -167,10 +205,10 @@ fn run(case: &str, bursts: usize) -> usize {
             const N: u64 = 1_000_000;
             let mut x = Setup::new(settings(), (N as usize).next_power_of_two());
             for i in 0..N {
-                x.publish(Delta::FdbSet {
-                    key: FdbKey::new(vni(5000), mac_of(i)),
-                    remote: [R2, R3, R4][(i % 3) as usize],
-                });
+                x.fdb(
+                    FdbKey::new(vni(5000), mac_of(i)),
+                    [R2, R3, R4][(i % 3) as usize],
+                );
             }
             x.apply();
             let frame = tagged_to(HOST_B);
@@ -188,15 +226,17 @@ fn run(case: &str, bursts: usize) -> usize {
                 drop(black_box(out));
             }
         }
-        "decap" => {
-            let mut x = Setup::new(settings(), 64 * 1024);
-            x.publish(Delta::FdbSet {
-                key: FdbKey::new(vni(5000), HOST_B),
-                remote: R2,
-            });
-            x.apply();
+        "decap" | "decap6" => {
+            let mut x = Setup::new(s6.clone(), 64 * 1024);
             let inner = inner_frame(HOST_A, HOST_B, 60);
-            let frame = vxlan_frame(VTEP_MAC, R2_MAC, R2, VTEP_IP, 1, SRC_PORT, 5000, &inner);
+            let frame = if case == "decap6" {
+                x.fdb(FdbKey::new(vni(5000), HOST_B), V6_PEER);
+                vxlan6_frame(VTEP_MAC, R2_MAC, V6_PEER, V6_LOCAL, SRC_PORT, 5000, &inner)
+            } else {
+                x.fdb(FdbKey::new(vni(5000), HOST_B), R2);
+                vxlan_frame(VTEP_MAC, R2_MAC, R2, VTEP_IP, 1, SRC_PORT, 5000, &inner)
+            };
+            x.apply();
             for _ in 0..bursts {
                 let mut b = x.burst(&frame, |_| {});
                 let mut out = Vec::with_capacity(BURST_SIZE);
@@ -229,6 +269,9 @@ fn main() {
                 ("encap_local_learning", 1),
                 ("decap", 1),
                 ("flood4", 4),
+                ("encap6", 1),
+                ("decap6", 1),
+                ("flood_group", 1),
             ] {
                 let out = run(case, 10);
                 assert_eq!(out, 10 * BURST_SIZE * per_packet, "{case}");

@@ -36,10 +36,12 @@ use vxgate::dataplane::decap::decap_burst;
 use vxgate::dataplane::encap::{encap_burst, EncapState};
 use vxgate::dataplane::PipelineSettings;
 use vxgate::fdb::replica::{channel, channel_with_capacity, Replica, WorkerLink};
+use vxgate::fdb::tunnel::TunnelTable;
 use vxgate::fdb::{Delta, FdbKey, Versioned};
 use vxgate::io::mem::{MemPacket, MemPool, HEADROOM};
 use vxgate::io::{Burst, Packet, BURST_SIZE};
 use vxgate::metrics::WorkerCounters;
+use vxgate::types::TunnelId;
 use vxgate::MacAddr;
 
 use common::*;
@@ -57,23 +59,42 @@ struct Fdb {
     link: WorkerLink,
     replica: Replica,
     generation: u64,
+    tunnels: TunnelTable,
 }
 
 impl Fdb {
     fn new(capacity: Option<usize>) -> Fdb {
-        let (link, replica) = match capacity {
+        let (link, mut replica) = match capacity {
             Some(c) => channel_with_capacity(4096, 1024, c),
             None => channel(4096, 1024),
         };
+        replica.reserve_flood(&[vni(5000), vni(6000)]);
         let mut f = Fdb {
             link,
             replica,
             generation: 0,
+            tunnels: TunnelTable::default(),
         };
         for (ip, mac) in [(R2, R2_MAC), (R3, R3_MAC), (R4, R4_MAC)] {
-            f.publish(Delta::NeighborSet { ip, mac });
+            let tunnel = f.tunnel(ip);
+            f.publish(Delta::NeighborSet { ip: ip.into(), mac });
+            f.publish(Delta::FloodAdd {
+                vni: vni(5000),
+                tunnel,
+            });
         }
         f
+    }
+
+    fn tunnel(&mut self, ip: Ipv4Addr) -> TunnelId {
+        let (id, new) = self.tunnels.ensure(ip.into()).unwrap();
+        if new {
+            self.publish(Delta::TunnelSet {
+                id,
+                remote: ip.into(),
+            });
+        }
+        id
     }
 
     /// Publishes a delta, applying pending ones when the ring is full.
@@ -90,9 +111,10 @@ impl Fdb {
     }
 
     fn fdb(&mut self, vni_id: u32, mac: MacAddr, remote: Ipv4Addr) {
+        let tunnel = self.tunnel(remote);
         self.publish(Delta::FdbSet {
             key: FdbKey::new(vni(vni_id), mac),
-            remote,
+            tunnel,
         });
     }
 
@@ -157,7 +179,7 @@ fn run_encap(
 ) {
     let s: PipelineSettings = settings();
     let counters = WorkerCounters::default();
-    let mut st = EncapState::default();
+    let mut st = EncapState::new(&s);
     let pool = std::cell::RefCell::new(warm_pool());
     {
         // Check the scenario does what its name says before timing it.
@@ -288,6 +310,7 @@ fn decap(c: &mut Criterion) {
             &mut x.replies,
             &counters,
             NOW,
+            &mut 0,
         );
         assert_eq!(x.out.len(), BURST_SIZE, "decap: packets out");
         drain_events(&mut link);
@@ -309,6 +332,7 @@ fn decap(c: &mut Criterion) {
                     &mut x.replies,
                     &counters,
                     NOW,
+                    &mut 0,
                 );
                 x
             },

@@ -1218,7 +1218,10 @@ mac = "02:00:00:00:00:02"
         let t = BASE.replacen("remote = \"10.0.0.2\"", "remote = \"fe80::1\"", 1);
         rejects(&Config::from_toml_str(&t).unwrap(), "fdb[0].remote");
         let with6 = t.replacen("[vtep]\n", "[vtep]\nip6 = \"fe80::9\"\n", 1);
-        assert!(Config::from_toml_str(&with6).unwrap().validate(CORES).is_ok());
+        assert!(Config::from_toml_str(&with6)
+            .unwrap()
+            .validate(CORES)
+            .is_ok());
         let t = BASE.replacen("vlan = 200", "vlan = 200\ngroup = \"224.0.0.5\"", 1);
         rejects(&Config::from_toml_str(&t).unwrap(), "vni[1].group");
         let t = BASE.replacen("vlan = 200", "vlan = 200\ngroup = \"239.1.1.1\"", 1);

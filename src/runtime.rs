@@ -134,7 +134,10 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
             .iter()
             .map(|n| {
                 let group = n.group.map(IpAddr::V4);
-                (n.id, group.into_iter().chain(n.flood.iter().copied()).collect())
+                (
+                    n.id,
+                    group.into_iter().chain(n.flood.iter().copied()).collect(),
+                )
             })
             .collect(),
     }

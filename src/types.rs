@@ -303,7 +303,10 @@ mod tests {
             MacAddr::for_multicast_ip(g6),
             Some(MacAddr([0x33, 0x33, 0, 0x01, 0, 0x03]))
         );
-        assert_eq!(MacAddr::for_multicast_ip("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(
+            MacAddr::for_multicast_ip("192.0.2.1".parse().unwrap()),
+            None
+        );
     }
 
     #[test]

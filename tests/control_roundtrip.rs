@@ -153,11 +153,11 @@ impl Gateway {
         }
     }
 
-    fn in_every_replica(&self, vni: u32, mac: &str) -> Vec<Option<Ipv4Addr>> {
+    fn in_every_replica(&self, vni: u32, mac: &str) -> Vec<Option<std::net::IpAddr>> {
         let mac: MacAddr = mac.parse().unwrap();
         self.replicas
             .iter()
-            .map(|r| r.lock().unwrap().lookup(Vni::new(vni).unwrap(), mac))
+            .map(|r| r.lock().unwrap().lookup_remote(Vni::new(vni).unwrap(), mac))
             .collect()
     }
 }
@@ -193,7 +193,7 @@ fn expect_applied(r: Response) -> (u64, u64) {
 #[test]
 fn every_request_round_trips() {
     let gw = Gateway::start("rt");
-    let remote = Ipv4Addr::new(192, 0, 2, 2);
+    let remote = std::net::IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
 
     assert_eq!(gw.ask(Request::Ping), Response::ok());
 

@@ -3,7 +3,7 @@
 //! replica holds exactly the authoritative table once the queues drain.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -45,8 +45,8 @@ fn vni(i: u8) -> Vni {
 fn key(v: u8, m: u8) -> FdbKey {
     FdbKey::new(vni(v), MacAddr([2, 0, 0, 0, 0, m]))
 }
-fn remote(r: u8) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, 10 + r)
+fn remote(r: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + r))
 }
 
 fn settings() -> FdbSettings {
@@ -145,7 +145,7 @@ proptest! {
         }
         drain(&mut cp, &mut replicas, t0 + Duration::from_secs(secs))?;
         let rows = cp.entries(None);
-        let want: Vec<(FdbKey, Ipv4Addr)> =
+        let want: Vec<(FdbKey, IpAddr)> =
             rows.iter().map(|r| (FdbKey::new(r.vni, r.mac), r.remote)).collect();
         let stats = cp.stats();
         prop_assert_eq!(

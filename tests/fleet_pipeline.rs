@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use vxgate::dataplane::{DropReason, PipelineSettings};
-use vxgate::fdb::{Delta, Event, FdbKey, LOCAL};
+use vxgate::fdb::{Delta, Event, FdbKey};
 use vxgate::MacAddr;
 
 const IP_A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -23,7 +23,6 @@ fn fleet_settings(report_misses: bool) -> PipelineSettings {
     s.add_vni(vxgate::dataplane::VniSettings {
         vni: vni(5000),
         vlan: vxgate::VlanId::new(100),
-        flood: vec![R2, R3, R4],
         learning: false,
         local_learning: true,
         arp_suppress: true,
@@ -32,7 +31,6 @@ fn fleet_settings(report_misses: bool) -> PipelineSettings {
     s.add_vni(vxgate::dataplane::VniSettings {
         vni: vni(6000),
         vlan: None,
-        flood: vec![],
         learning: false,
         local_learning: true,
         arp_suppress: false,
@@ -125,7 +123,7 @@ fn unknown_targets_gratuitous_arp_and_probes_still_flood() {
 fn a_local_destination_is_not_tunnelled_and_sources_are_reported_once() {
     let mut h = Harness::new(fleet_settings(false));
     h.neighbors();
-    h.fdb(5000, HOST_B, LOCAL);
+    h.fdb_local(5000, HOST_B);
     let inner = inner_frame(HOST_B, HOST_A, 100);
     for _ in 0..3 {
         h.access_in.inject(&tagged(&inner, 100));
@@ -148,14 +146,8 @@ fn fleet_members_join_the_flood_list_beside_the_configured_one() {
     h.access_in.inject(&inner);
     h.poll();
     assert_eq!(h.counters().dropped(DropReason::NoFloodList), 1);
-    h.publish(Delta::FloodAdd {
-        vni: vni(6000),
-        remote: R3,
-    });
-    h.publish(Delta::FloodAdd {
-        vni: vni(6000),
-        remote: R4,
-    });
+    h.flood_add(6000, R3);
+    h.flood_add(6000, R4);
     h.access_in.inject(&inner);
     h.poll();
     let out = h.underlay_out.drain();
@@ -166,10 +158,7 @@ fn fleet_members_join_the_flood_list_beside_the_configured_one() {
             vxlan_frame(R4_MAC, VTEP_MAC, VTEP_IP, R4, 2, SRC_PORT, 6000, &inner),
         ]
     );
-    h.publish(Delta::FloodRemove {
-        vni: vni(6000),
-        remote: R3,
-    });
+    h.flood_remove(6000, R3);
     h.access_in.inject(&inner);
     h.poll();
     assert_eq!(h.underlay_out.drain().len(), 1);

@@ -31,7 +31,8 @@ struct Gw {
 
 impl Gw {
     fn new() -> Gw {
-        let (link, replica) = channel(1024, 1024);
+        let (link, mut replica) = channel(1024, 1024);
+        replica.reserve_flood(&[vni(5000), vni(6000)]);
         let mut vni_policy = BTreeMap::new();
         for v in [5000, 6000] {
             vni_policy.insert(
@@ -52,6 +53,7 @@ impl Gw {
                 gateway: None,
                 arp_retry: Duration::from_secs(1),
                 arp_max_retries: 3,
+                flood: [(vni(5000), vec![R2.into(), R3.into(), R4.into()])].into(),
                 ..Default::default()
             },
             vec![link],
@@ -122,7 +124,7 @@ impl Gw {
             .collect()
     }
 
-    fn kind(&self, mac: MacAddr) -> Option<(EntryKind, std::net::Ipv4Addr)> {
+    fn kind(&self, mac: MacAddr) -> Option<(EntryKind, std::net::IpAddr)> {
         self.cp
             .entries(Some(vni(5000)))
             .into_iter()
@@ -136,7 +138,7 @@ fn learns_then_sends_unicast_back() {
     let mut g = Gw::new();
     assert_eq!(g.to(HOST_B), vec![R2, R3, R4], "unknown unicast floods");
     g.receive_from(R3, HOST_B, HOST_A);
-    assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R3)));
+    assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R3.into())));
     assert_eq!(
         g.to(HOST_B),
         vec![R3],
@@ -152,7 +154,7 @@ fn a_mac_seen_behind_a_new_vtep_moves() {
     // Reports for one MAC are rate-limited to one a second (flapping protection).
     g.now += Duration::from_secs(2);
     g.receive_from(R4, HOST_B, HOST_A);
-    assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R4)));
+    assert_eq!(g.kind(HOST_B), Some((EntryKind::Learned, R4.into())));
     assert_eq!(g.cp.stats().moves, 1);
     assert_eq!(g.to(HOST_B), vec![R4]);
 }
@@ -173,7 +175,7 @@ fn learned_entries_age_out_and_static_ones_do_not() {
     g.settle();
     assert_eq!(g.kind(HOST_B), None);
     assert_eq!(g.to(HOST_B), vec![R2, R3, R4]);
-    assert_eq!(g.kind(host_c), Some((EntryKind::Static, R2)));
+    assert_eq!(g.kind(host_c), Some((EntryKind::Static, R2.into())));
     assert_eq!(g.to(host_c), vec![R2]);
     assert_eq!(g.cp.stats().aged_out, 1);
 }
@@ -184,7 +186,7 @@ fn a_learned_sighting_never_replaces_a_static_entry() {
     g.cp.add_static(FdbKey::new(vni(5000), HOST_B), R2).unwrap();
     g.settle();
     g.receive_from(R4, HOST_B, HOST_A);
-    assert_eq!(g.kind(HOST_B), Some((EntryKind::Static, R2)));
+    assert_eq!(g.kind(HOST_B), Some((EntryKind::Static, R2.into())));
     assert_eq!(g.to(HOST_B), vec![R2]);
 }
 

@@ -57,7 +57,7 @@ fn unknown_unicast_floods_and_unresolved_vteps_are_counted() {
     let mut h = Harness::new(settings());
     // Only R2 resolved: R3 and R4 copies are dropped as no_neighbor and reported.
     h.publish(Delta::NeighborSet {
-        ip: R2,
+        ip: R2.into(),
         mac: R2_MAC,
     });
     let inner = inner_frame(HOST_B, HOST_A, 80);
@@ -72,8 +72,8 @@ fn unknown_unicast_floods_and_unresolved_vteps_are_counted() {
     );
     assert_eq!(drops(&h), vec![(DropReason::NoNeighbor, 2)]);
     let ev = h.events();
-    assert!(ev.contains(&Event::NeighborMiss { ip: R3 }));
-    assert!(ev.contains(&Event::NeighborMiss { ip: R4 }));
+    assert!(ev.contains(&Event::NeighborMiss { ip: R3.into() }));
+    assert!(ev.contains(&Event::NeighborMiss { ip: R4.into() }));
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn decap_pushes_the_vni_vlan_and_learns() {
         h.events(),
         vec![Event::Learn {
             key: FdbKey::new(vni(5000), HOST_B),
-            remote: R2
+            remote: R2.into()
         }]
     );
 }
@@ -157,7 +157,7 @@ fn arp_request_for_the_vtep_gets_a_reply() {
     assert_eq!(
         h.events(),
         vec![Event::NeighborSeen {
-            ip: R2,
+            ip: R2.into(),
             mac: R2_MAC
         }]
     );
@@ -166,7 +166,7 @@ fn arp_request_for_the_vtep_gets_a_reply() {
 #[test]
 fn arp_request_from_the_control_thread_is_sent() {
     let mut h = Harness::new(settings());
-    h.publish(Delta::Solicit { ip: R3 });
+    h.publish(Delta::Solicit { ip: R3.into() });
     h.poll();
     let out = h.underlay_out.drain();
     let mut req = Vec::new();
@@ -327,7 +327,7 @@ fn every_encap_drop_reason_is_counted() {
         .inject(&tagged(&inner_frame(HOST_B, HOST_A, 64), 100));
     h.poll();
     assert_eq!(drops(&h), vec![(DropReason::NoNeighbor, 1)]);
-    assert_eq!(h.events(), vec![Event::NeighborMiss { ip: R2 }]);
+    assert_eq!(h.events(), vec![Event::NeighborMiss { ip: R2.into() }]);
 
     // A pool with no buffers left: the two replicas fail, the original still goes out.
     let mut h = Harness::with_pool(settings(), 0);

@@ -24,8 +24,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::protocol::{
     ClusterStatus, Command, FdbEntry, MemberEntry, NeighborEntry, Response, StatsSnapshot,
-    TunnelEntry,
-    WorkerStats,
+    TunnelEntry, WorkerStats,
 };
 use super::{ControlError, ControlMsg};
 use crate::dataplane::DropReason;

@@ -109,7 +109,7 @@ fn decap_one<P: Packet>(
         EtherType::Ipv6 if s.vtep_ip6.is_some() && (to_us || group_v6) => {
             return ipv6_in(s, replica, pkt, c, now_secs);
         }
-        EtherType::Ipv4 | EtherType::Ipv6 => return Err(DropReason::NotOurMac),
+        EtherType::Ipv4 => return Err(DropReason::NotOurMac),
         _ if !to_us && !dst.is_broadcast() => return Err(DropReason::NotOurMac),
         _ => return Err(DropReason::UnsupportedEthertype),
     }
@@ -168,7 +168,9 @@ fn ipv6_in<P: Packet>(
         return Err(DropReason::NotOurMac);
     };
     let data = pkt.data();
-    let payload = data.get(ethernet::HEADER_LEN..).ok_or(DropReason::Malformed)?;
+    let payload = data
+        .get(ethernet::HEADER_LEN..)
+        .ok_or(DropReason::Malformed)?;
     let ip = ipv6::Packet::new_checked(payload).map_err(|_| DropReason::BadIpv6Header)?;
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     match ip.next_header() {
@@ -290,7 +292,8 @@ fn icmpv6_in<P: Packet>(
     c: &WorkerCountersInner,
 ) -> Result<Verdict, DropReason> {
     let data = pkt.data();
-    let eth_src = MacAddr::from_slice(data.get(6..12).unwrap_or(&[])).ok_or(DropReason::Malformed)?;
+    let eth_src =
+        MacAddr::from_slice(data.get(6..12).unwrap_or(&[])).ok_or(DropReason::Malformed)?;
     let ip = ipv6::Packet::new_checked(data.get(ethernet::HEADER_LEN..).unwrap_or(&[]))
         .map_err(|_| DropReason::BadIpv6Header)?;
     let (src, dst, hops) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
@@ -371,10 +374,9 @@ fn icmpv6_in<P: Packet>(
             // Solicited ones answer our own solicitations; unsolicited ones matter only for a
             // next hop we tunnel to (the gratuitous-ARP rule).
             let solicited = m.nd_flags().unwrap_or(0) & icmpv6::NA_SOLICITED != 0;
-            if solicited || replica.neighbor(target).is_some_and(|k| k != mac) {
-                if replica.neighbor_seen(target, mac) == Report::QueueFull {
-                    c.events_dropped.inc();
-                }
+            let changed = replica.neighbor(target).is_some_and(|k| k != mac);
+            if (solicited || changed) && replica.neighbor_seen(target, mac) == Report::QueueFull {
+                c.events_dropped.inc();
             }
             Ok(Verdict::Consumed)
         }

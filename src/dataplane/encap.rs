@@ -280,7 +280,7 @@ pub fn push_outer6<P: Packet>(
             + checksum::sum(&remote.octets())
             + 2 * u32::from(udp_len)
             + u32::from(src_port)
-            + u32::from(vni.get() >> 8)
+            + (vni.get() >> 8)
             + ((vni.get() & 0xff) << 8);
         sum = checksum::combine(sum, inner_sum);
         let ck = match !checksum::fold(sum) {
@@ -369,8 +369,7 @@ pub fn push_outer<P: Packet>(
     h[at::IP_DST..at::IP_DST + 4].copy_from_slice(&dst.to_be_bytes());
     if !offloaded {
         // The template's sum plus the four variable words; at most 20 words, far from overflow.
-        let sum =
-            t.ip_sum + u32::from(ip_total) + u32::from(id) + (dst >> 16) + (dst & 0xffff);
+        let sum = t.ip_sum + u32::from(ip_total) + u32::from(id) + (dst >> 16) + (dst & 0xffff);
         let ck = !checksum::fold(sum);
         h[at::IP_CKSUM..at::IP_CKSUM + 2].copy_from_slice(&ck.to_be_bytes());
     }

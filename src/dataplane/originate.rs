@@ -102,7 +102,12 @@ const fn neighbor_solicit_len() -> usize {
 }
 
 /// Writes a neighbour solicitation from `own` (at `mac`) for `target` into `buf`.
-pub fn emit_neighbor_solicit(buf: &mut [u8], mac: MacAddr, own: Ipv6Addr, target: Ipv6Addr) -> bool {
+pub fn emit_neighbor_solicit(
+    buf: &mut [u8],
+    mac: MacAddr,
+    own: Ipv6Addr,
+    target: Ipv6Addr,
+) -> bool {
     let group = icmpv6::solicited_node(target);
     let Some(group_mac) = MacAddr::for_multicast_ip(IpAddr::V6(group)) else {
         return false;

@@ -111,7 +111,8 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         // for the gateway).
         if self.id == 0 {
             self.igmp(self.settings.igmp_version, Membership::Leave);
-            self.underlay_tx.flush(&self.counters.underlay_tx, &self.counters);
+            self.underlay_tx
+                .flush(&self.counters.underlay_tx, &self.counters);
         }
         // Drain deltas that arrived meanwhile so the applied generation is final.
         self.replica.apply_pending(usize::MAX);
@@ -142,7 +143,14 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         if self.id == 0 && self.igmp_reported < 2 && now_secs > self.igmp_reported {
             self.igmp_reported = now_secs.min(2);
             let v = self.settings.igmp_version;
-            igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, v, Membership::Join);
+            igmp_report::<I>(
+                &self.settings,
+                &mut self.pool,
+                &mut self.underlay_tx,
+                c,
+                v,
+                Membership::Join,
+            );
         }
 
         let mut received = 0;
@@ -204,7 +212,14 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             if query != 0 {
                 // RFC 3376 §7.2.1: answer a v1/v2 query with v2 reports, a v3 one with v3.
                 let v = if query >= 3 { 3 } else { 2 };
-                igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, v, Membership::Join);
+                igmp_report::<I>(
+                    &self.settings,
+                    &mut self.pool,
+                    &mut self.underlay_tx,
+                    c,
+                    v,
+                    Membership::Join,
+                );
             }
         }
 
@@ -239,6 +254,13 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
 
     fn igmp(&mut self, version: u8, what: Membership) {
         let c: &WorkerCounters = &self.counters;
-        igmp_report::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, version, what);
+        igmp_report::<I>(
+            &self.settings,
+            &mut self.pool,
+            &mut self.underlay_tx,
+            c,
+            version,
+            what,
+        );
     }
 }

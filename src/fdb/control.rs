@@ -227,6 +227,8 @@ pub struct ControlPlane {
     /// Changes every time a tunnel is created or retired (for the metrics' label cache).
     tunnel_epoch: u64,
     tunnel_errors: u64,
+    /// Next hops to start resolving at the next poll (the configured flood lists).
+    to_prepare: Vec<IpAddr>,
     lookups: HashMap<FdbKey, Lookup>,
     lookup_window: (Instant, u32),
     requests: Vec<SourceRequest>,
@@ -241,11 +243,14 @@ impl ControlPlane {
         let mut cp = Self::empty(&settings, links);
         for (vni, list) in &settings.flood {
             for ip in list {
-                cp.flood_add(*vni, *ip);
+                if let Some(tunnel) = cp.tunnel(*ip) {
+                    cp.publish(Delta::FloodAdd { vni: *vni, tunnel });
+                }
+                // Resolved at the first poll, after the integrator added static neighbours.
+                cp.to_prepare.push(*ip);
             }
         }
         cp.static_flood = settings.flood;
-        cp.publish_pending();
         cp
     }
 
@@ -289,6 +294,7 @@ impl ControlPlane {
             tunnels: TunnelTable::default(),
             tunnel_epoch: 0,
             tunnel_errors: 0,
+            to_prepare: Vec::new(),
             lookups: HashMap::new(),
             lookup_window: (now, 0),
             requests: Vec::new(),
@@ -478,11 +484,7 @@ impl ControlPlane {
     }
 
     /// Adds or replaces a static entry; returns the generation that carries it.
-    pub fn add_static(
-        &mut self,
-        key: FdbKey,
-        remote: impl Into<IpAddr>,
-    ) -> Result<u64, FdbError> {
+    pub fn add_static(&mut self, key: FdbKey, remote: impl Into<IpAddr>) -> Result<u64, FdbError> {
         let remote = remote.into();
         if self.tunnels.get(remote).is_none() && self.tunnels.is_full() {
             self.collect_tunnels();
@@ -498,11 +500,7 @@ impl ControlPlane {
     }
 
     /// Adds or replaces an entry from the distributed store (replaces learned, never static).
-    pub fn add_remote(
-        &mut self,
-        key: FdbKey,
-        remote: impl Into<IpAddr>,
-    ) -> Result<u64, FdbError> {
+    pub fn add_remote(&mut self, key: FdbKey, remote: impl Into<IpAddr>) -> Result<u64, FdbError> {
         let remote = remote.into();
         if self.table.set_remote(key, remote, self.now)? {
             self.publish_fdb(key, remote);
@@ -576,6 +574,9 @@ impl ControlPlane {
         self.now = self.now.max(now);
         let now = self.now;
         self.push_backlogs();
+        for ip in std::mem::take(&mut self.to_prepare) {
+            self.prepare_next_hop(ip);
+        }
 
         let mut events = std::mem::take(&mut self.events);
         for link in &mut self.links {
@@ -674,10 +675,7 @@ impl ControlPlane {
         let outcome = self.table.learn_local(key, now);
         let fresh = match outcome {
             LearnOutcome::Added | LearnOutcome::Moved => {
-                self.publish(Delta::FdbSet {
-                    key,
-                    tunnel: LOCAL,
-                });
+                self.publish(Delta::FdbSet { key, tunnel: LOCAL });
                 // Moved here from another gateway: whatever it published is not ours to keep.
                 self.forget(key);
                 true

@@ -511,8 +511,7 @@ impl Replica {
         if let Some(m) = row.next_hop {
             return Ok((row.remote, m));
         }
-        if row.last_miss != 0 && now_secs.wrapping_sub(row.last_miss) < MISS_REPORT_INTERVAL_SECS
-        {
+        if row.last_miss != 0 && now_secs.wrapping_sub(row.last_miss) < MISS_REPORT_INTERVAL_SECS {
             return Err(Report::NotNeeded);
         }
         let ip = row.remote;
@@ -576,9 +575,30 @@ mod tests {
     /// A replica with tunnel 1 → A, 2 → B, 3 → V6.
     fn with_tunnels() -> (WorkerLink, Replica) {
         let (mut link, mut r) = channel_with_capacity(64, 64, 100);
-        send(&mut link, 1, Delta::TunnelSet { id: TunnelId(1), remote: A });
-        send(&mut link, 2, Delta::TunnelSet { id: TunnelId(2), remote: B });
-        send(&mut link, 3, Delta::TunnelSet { id: TunnelId(3), remote: V6 });
+        send(
+            &mut link,
+            1,
+            Delta::TunnelSet {
+                id: TunnelId(1),
+                remote: A,
+            },
+        );
+        send(
+            &mut link,
+            2,
+            Delta::TunnelSet {
+                id: TunnelId(2),
+                remote: B,
+            },
+        );
+        send(
+            &mut link,
+            3,
+            Delta::TunnelSet {
+                id: TunnelId(3),
+                remote: V6,
+            },
+        );
         r.apply_pending(8);
         (link, r)
     }
@@ -587,17 +607,40 @@ mod tests {
     fn applies_deltas_and_reports_generation() {
         let (mut link, mut r) = with_tunnels();
         let t1 = TunnelId(1);
-        send(&mut link, 4, Delta::FdbSet { key: key(1, 1), tunnel: t1 });
-        send(&mut link, 5, Delta::FdbSet { key: key(2, 1), tunnel: t1 });
+        send(
+            &mut link,
+            4,
+            Delta::FdbSet {
+                key: key(1, 1),
+                tunnel: t1,
+            },
+        );
+        send(
+            &mut link,
+            5,
+            Delta::FdbSet {
+                key: key(2, 1),
+                tunnel: t1,
+            },
+        );
         send(&mut link, 6, Delta::FdbRemove { key: key(1, 1) });
         assert_eq!(r.apply_pending(2), 2);
         assert_eq!(r.generation(), 5);
         assert_eq!(link.applied.load(Ordering::Acquire), 5);
         assert_eq!(r.lookup(Vni::from_wire(1), MacAddr::from_u64(1)), Some(t1));
-        assert_eq!(r.lookup_remote(Vni::from_wire(1), MacAddr::from_u64(1)), Some(A));
+        assert_eq!(
+            r.lookup_remote(Vni::from_wire(1), MacAddr::from_u64(1)),
+            Some(A)
+        );
         assert_eq!(r.apply_pending(10), 1);
         assert_eq!(r.entries(), vec![(key(2, 1), A)]);
-        send(&mut link, 7, Delta::FdbFlush { vni: Some(Vni::from_wire(2)) });
+        send(
+            &mut link,
+            7,
+            Delta::FdbFlush {
+                vni: Some(Vni::from_wire(2)),
+            },
+        );
         r.apply_pending(10);
         assert!(r.is_empty());
         assert_eq!(r.capacity(), 100);
@@ -612,12 +655,33 @@ mod tests {
         // A re-addressed row forgets its old address and next hop.
         let mac = MacAddr([2, 0, 0, 0, 0, 9]);
         send(&mut link, 4, Delta::NeighborSet { ip: B, mac });
-        send(&mut link, 5, Delta::TunnelSet { id: TunnelId(2), remote: V6 });
+        send(
+            &mut link,
+            5,
+            Delta::TunnelSet {
+                id: TunnelId(2),
+                remote: V6,
+            },
+        );
         r.apply_pending(8);
         assert_eq!(r.tunnel(TunnelId(2)).map(|t| t.next_hop), Some(None));
         send(&mut link, 6, Delta::TunnelRemove { id: TunnelId(1) });
-        send(&mut link, 7, Delta::TunnelSet { id: TunnelId(0), remote: A });
-        send(&mut link, 8, Delta::TunnelSet { id: TunnelId(9999), remote: A });
+        send(
+            &mut link,
+            7,
+            Delta::TunnelSet {
+                id: TunnelId(0),
+                remote: A,
+            },
+        );
+        send(
+            &mut link,
+            8,
+            Delta::TunnelSet {
+                id: TunnelId(9999),
+                remote: A,
+            },
+        );
         r.apply_pending(8);
         assert_eq!(r.tunnel_of(A), None);
         assert!(r.tunnel(TunnelId(1)).is_none());
@@ -632,7 +696,14 @@ mod tests {
         // Same second, still unknown: filtered.
         assert_eq!(r.learn(k, A, 100), Report::NotNeeded);
         assert_eq!(r.learn(k, A, 101), Report::Sent);
-        send(&mut link, 4, Delta::FdbSet { key: k, tunnel: TunnelId(1) });
+        send(
+            &mut link,
+            4,
+            Delta::FdbSet {
+                key: k,
+                tunnel: TunnelId(1),
+            },
+        );
         r.apply_pending(8);
         assert_eq!(r.learn(k, A, 102), Report::Sent); // first refresh stamp
         assert_eq!(r.learn(k, A, 103), Report::NotNeeded);
@@ -693,15 +764,50 @@ mod tests {
         let (mut link, mut r) = with_tunnels();
         r.reserve_flood(&[Vni::from_wire(5)]);
         let v = Vni::from_wire(5);
-        send(&mut link, 4, Delta::FloodAdd { vni: v, tunnel: TunnelId(1) });
-        send(&mut link, 5, Delta::FloodAdd { vni: v, tunnel: TunnelId(3) });
-        send(&mut link, 6, Delta::FloodAdd { vni: v, tunnel: TunnelId(1) });
-        send(&mut link, 7, Delta::FloodAdd { vni: Vni::from_wire(6), tunnel: TunnelId(1) });
+        send(
+            &mut link,
+            4,
+            Delta::FloodAdd {
+                vni: v,
+                tunnel: TunnelId(1),
+            },
+        );
+        send(
+            &mut link,
+            5,
+            Delta::FloodAdd {
+                vni: v,
+                tunnel: TunnelId(3),
+            },
+        );
+        send(
+            &mut link,
+            6,
+            Delta::FloodAdd {
+                vni: v,
+                tunnel: TunnelId(1),
+            },
+        );
+        send(
+            &mut link,
+            7,
+            Delta::FloodAdd {
+                vni: Vni::from_wire(6),
+                tunnel: TunnelId(1),
+            },
+        );
         r.apply_pending(8);
         assert_eq!(r.flood_list(v), &[TunnelId(1), TunnelId(3)]);
         assert_eq!(r.flood_remotes(v), vec![A, V6]);
         assert_eq!(r.refused_floods(), 1);
-        send(&mut link, 8, Delta::FloodRemove { vni: v, tunnel: TunnelId(1) });
+        send(
+            &mut link,
+            8,
+            Delta::FloodRemove {
+                vni: v,
+                tunnel: TunnelId(1),
+            },
+        );
         r.apply_pending(8);
         assert_eq!(r.flood_list(v), &[TunnelId(3)]);
     }
@@ -710,7 +816,14 @@ mod tests {
     fn full_replica_refuses_and_counts() {
         let (mut link, mut r) = channel_with_capacity(16, 16, 2);
         for i in 0..3 {
-            send(&mut link, i + 1, Delta::FdbSet { key: key(1, i), tunnel: TunnelId(1) });
+            send(
+                &mut link,
+                i + 1,
+                Delta::FdbSet {
+                    key: key(1, i),
+                    tunnel: TunnelId(1),
+                },
+            );
         }
         r.apply_pending(8);
         assert_eq!(r.len(), 2);

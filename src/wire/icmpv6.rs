@@ -87,7 +87,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The target address of a neighbour solicitation or advertisement.
     pub fn nd_target(&self) -> Option<Ipv6Addr> {
-        let b: [u8; 16] = self.buffer.as_ref().get(field::ND_TARGET)?.try_into().ok()?;
+        let b: [u8; 16] = self
+            .buffer
+            .as_ref()
+            .get(field::ND_TARGET)?
+            .try_into()
+            .ok()?;
         Some(Ipv6Addr::from(b))
     }
 
@@ -129,7 +134,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
         self.set_checksum(0);
         let len = self.buffer.as_ref().len();
-        let s = checksum::combine(pseudo_sum(src, dst, len), checksum::sum(self.buffer.as_ref()));
+        let s = checksum::combine(
+            pseudo_sum(src, dst, len),
+            checksum::sum(self.buffer.as_ref()),
+        );
         self.set_checksum(!checksum::fold(s));
     }
 }
@@ -137,11 +145,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// The partial sum of the IPv6 pseudo-header (RFC 8200 §8.1) for an ICMPv6 message of `len`.
 fn pseudo_sum(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u32 {
     let len = len as u32;
-    checksum::sum(&src.octets())
-        + checksum::sum(&dst.octets())
-        + (len >> 16)
-        + (len & 0xffff)
-        + 58
+    checksum::sum(&src.octets()) + checksum::sum(&dst.octets()) + (len >> 16) + (len & 0xffff) + 58
 }
 
 /// Writes a Neighbor Advertisement for `target` at `mac` (solicited and override flags as
@@ -209,7 +213,10 @@ mod tests {
         let target = B;
         let dst = solicited_node(target);
         assert_eq!(dst.to_string(), "ff02::1:ff00:2");
-        assert_eq!(emit_neighbor_solicit(&mut buf, A, dst, target, MAC), Some(32));
+        assert_eq!(
+            emit_neighbor_solicit(&mut buf, A, dst, target, MAC),
+            Some(32)
+        );
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.msg_type(), NEIGHBOR_SOLICIT);
         assert!(p.verify_checksum(A, dst));
@@ -240,7 +247,10 @@ mod tests {
         buf[25] = 0;
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.nd_option_ll(OPT_SOURCE_LL), None);
-        assert_eq!(Packet::new_checked(&buf[..3]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&buf[..3]).err(),
+            Some(WireError::Truncated)
+        );
         assert_eq!(Packet::new_checked(&buf[..4]).unwrap().nd_target(), None);
     }
 }

@@ -150,11 +150,20 @@ mod tests {
     #[test]
     fn query_versions_by_length() {
         let mut q = [0x11, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(Packet::new_checked(&q[..8]).unwrap().query_version(), Some(2));
-        assert_eq!(Packet::new_checked(&q[..]).unwrap().query_version(), Some(3));
+        assert_eq!(
+            Packet::new_checked(&q[..8]).unwrap().query_version(),
+            Some(2)
+        );
+        assert_eq!(
+            Packet::new_checked(&q[..]).unwrap().query_version(),
+            Some(3)
+        );
         assert_eq!(Packet::new_checked(&q[..10]).unwrap().query_version(), None);
         q[1] = 0;
-        assert_eq!(Packet::new_checked(&q[..8]).unwrap().query_version(), Some(1));
+        assert_eq!(
+            Packet::new_checked(&q[..8]).unwrap().query_version(),
+            Some(1)
+        );
         q[0] = 0x16;
         assert_eq!(Packet::new_checked(&q[..8]).unwrap().query_version(), None);
         assert!(Packet::new_checked(&q[..7]).is_err());

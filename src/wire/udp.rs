@@ -159,8 +159,10 @@ pub fn verify_checksum_ipv6(src: Ipv6Addr, dst: Ipv6Addr, udp: &[u8]) -> bool {
     if udp.get(field::CHECKSUM) == Some(&[0, 0][..]) {
         return false;
     }
-    checksum::fold(checksum::combine(pseudo_sum_ipv6(src, dst, udp.len()), checksum::sum(udp)))
-        == 0xffff
+    checksum::fold(checksum::combine(
+        pseudo_sum_ipv6(src, dst, udp.len()),
+        checksum::sum(udp),
+    )) == 0xffff
 }
 
 /// The UDP checksum to store for the datagram `udp` (checksum field treated as zero) under the

@@ -3,15 +3,17 @@
 //! that runs one real worker over the software port.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use vxgate::dataplane::{PipelineSettings, VniSettings, Worker};
 use vxgate::fdb::replica::{channel, WorkerLink};
-use vxgate::fdb::{Delta, FdbKey, Versioned};
+use vxgate::fdb::tunnel::TunnelTable;
+use vxgate::fdb::{Delta, FdbKey, Versioned, LOCAL};
 use vxgate::io::mem::{Mem, MemPool, MemRing, MemRx, MemTx};
 use vxgate::io::WorkerIo;
 use vxgate::metrics::WorkerCounters;
+use vxgate::types::TunnelId;
 use vxgate::{MacAddr, VlanId, Vni};
 
 pub const VTEP_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -158,15 +160,83 @@ pub fn vxlan_frame(
     f
 }
 
-/// Settings for the tests: VNI 5000 on VLAN 100 flooding to R2..R4, VNI 6000 untagged without
-/// a flood list, one fixed source port so expected bytes are exact.
+/// VXLAN over IPv6 as RFC 7348 and RFC 8200 prescribe: hop limit 64, flow label 0, a UDP
+/// checksum over the pseudo-header and the whole datagram.
+pub fn vxlan6_frame(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src_ip: Ipv6Addr,
+    dst_ip: Ipv6Addr,
+    src_port: u16,
+    vni: u32,
+    inner: &[u8],
+) -> Vec<u8> {
+    vxlan6_frame_with(
+        dst_mac, src_mac, src_ip, dst_ip, src_port, vni, inner, 0, 64,
+    )
+}
+
+/// [`vxlan6_frame`] with a flow label and hop limit.
+#[allow(clippy::too_many_arguments)]
+pub fn vxlan6_frame_with(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src_ip: Ipv6Addr,
+    dst_ip: Ipv6Addr,
+    src_port: u16,
+    vni: u32,
+    inner: &[u8],
+    flow: u32,
+    hop_limit: u8,
+) -> Vec<u8> {
+    let mut udp = Vec::new();
+    let ulen = 8 + 8 + inner.len();
+    udp.extend_from_slice(&src_port.to_be_bytes());
+    udp.extend_from_slice(&4789u16.to_be_bytes());
+    udp.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
+    udp.extend_from_slice(&[
+        0x08,
+        0,
+        0,
+        0,
+        (vni >> 16) as u8,
+        (vni >> 8) as u8,
+        vni as u8,
+        0,
+    ]);
+    udp.extend_from_slice(inner);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src_ip.octets());
+    pseudo.extend_from_slice(&dst_ip.octets());
+    pseudo.extend_from_slice(&(ulen as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 17]);
+    pseudo.extend_from_slice(&udp);
+    let c = match cksum(&pseudo) {
+        0 => 0xffff,
+        c => c,
+    };
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac.0);
+    f.extend_from_slice(&src_mac.0);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&(0x6000_0000u32 | (flow & 0xf_ffff)).to_be_bytes());
+    f.extend_from_slice(&(ulen as u16).to_be_bytes());
+    f.extend_from_slice(&[17, hop_limit]);
+    f.extend_from_slice(&src_ip.octets());
+    f.extend_from_slice(&dst_ip.octets());
+    f.extend_from_slice(&udp);
+    f
+}
+
+/// Settings for the tests: VNI 5000 on VLAN 100 (the harness floods it to R2..R4), VNI 6000
+/// untagged without a flood list, one fixed source port so expected bytes are exact.
 pub fn settings() -> PipelineSettings {
     let mut s = PipelineSettings::new(VTEP_IP, VTEP_MAC);
     s.set_src_port_range(SRC_PORT, SRC_PORT).unwrap();
     s.add_vni(VniSettings {
         vni: vni(5000),
         vlan: VlanId::new(100),
-        flood: vec![R2, R3, R4],
         learning: true,
         local_learning: false,
         arp_suppress: false,
@@ -175,7 +245,6 @@ pub fn settings() -> PipelineSettings {
     s.add_vni(VniSettings {
         vni: vni(6000),
         vlan: None,
-        flood: vec![],
         learning: true,
         local_learning: false,
         arp_suppress: false,
@@ -193,6 +262,8 @@ pub struct Harness {
     pub underlay_in: MemRing,
     pub underlay_out: MemRing,
     pub generation: u64,
+    /// The control plane's side of the tunnel table, as the harness publishes it.
+    pub tunnels: TunnelTable,
 }
 
 impl Harness {
@@ -204,6 +275,7 @@ impl Harness {
         let (link, mut replica) = channel(1024, 1024);
         let vnis: Vec<_> = settings.vnis().iter().map(|v| v.vni).collect();
         replica.reserve_flood(&vnis);
+        let flood_5000 = vnis.contains(&vni(5000));
         let access_in = MemRing::new(1024);
         let access_out = MemRing::new(1024);
         let underlay_in = MemRing::new(1024);
@@ -223,7 +295,7 @@ impl Harness {
             std::sync::Arc::new(WorkerCounters::default()),
             (),
         );
-        Harness {
+        let mut h = Harness {
             worker,
             link,
             access_in,
@@ -231,7 +303,49 @@ impl Harness {
             underlay_in,
             underlay_out,
             generation: 0,
+            tunnels: TunnelTable::default(),
+        };
+        if flood_5000 {
+            for r in [R2, R3, R4] {
+                h.flood_add(5000, r);
+            }
         }
+        h
+    }
+
+    /// The tunnel towards `ip`, created (and published) when new.
+    pub fn tunnel(&mut self, ip: impl Into<IpAddr>) -> TunnelId {
+        let ip = ip.into();
+        let (id, new) = self.tunnels.ensure(ip).unwrap();
+        if new {
+            self.publish(Delta::TunnelSet { id, remote: ip });
+        }
+        id
+    }
+
+    /// Adds `remote` to the flood list of `vni`.
+    pub fn flood_add(&mut self, vni: u32, remote: impl Into<IpAddr>) {
+        let tunnel = self.tunnel(remote);
+        self.publish(Delta::FloodAdd {
+            vni: self::vni(vni),
+            tunnel,
+        });
+    }
+
+    pub fn flood_remove(&mut self, vni: u32, remote: impl Into<IpAddr>) {
+        let tunnel = self.tunnel(remote);
+        self.publish(Delta::FloodRemove {
+            vni: self::vni(vni),
+            tunnel,
+        });
+    }
+
+    /// A local FDB entry (the MAC is behind the access side).
+    pub fn fdb_local(&mut self, vni: u32, mac: MacAddr) {
+        self.publish(Delta::FdbSet {
+            key: FdbKey::new(self::vni(vni), mac),
+            tunnel: LOCAL,
+        });
     }
 
     pub fn publish(&mut self, delta: Delta) {
@@ -245,26 +359,25 @@ impl Harness {
             .unwrap();
     }
 
-    pub fn fdb(&mut self, vni: u32, mac: MacAddr, remote: Ipv4Addr) {
+    pub fn fdb(&mut self, vni: u32, mac: MacAddr, remote: impl Into<IpAddr>) {
+        let tunnel = self.tunnel(remote);
         self.publish(Delta::FdbSet {
             key: FdbKey::new(self::vni(vni), mac),
-            remote,
+            tunnel,
         });
     }
 
+    /// The next hop of the tunnel towards `ip` (created when new).
+    pub fn neighbor(&mut self, ip: impl Into<IpAddr>, mac: MacAddr) {
+        let ip = ip.into();
+        self.tunnel(ip);
+        self.publish(Delta::NeighborSet { ip, mac });
+    }
+
     pub fn neighbors(&mut self) {
-        self.publish(Delta::NeighborSet {
-            ip: R2,
-            mac: R2_MAC,
-        });
-        self.publish(Delta::NeighborSet {
-            ip: R3,
-            mac: R3_MAC,
-        });
-        self.publish(Delta::NeighborSet {
-            ip: R4,
-            mac: R4_MAC,
-        });
+        self.neighbor(R2, R2_MAC);
+        self.neighbor(R3, R3_MAC);
+        self.neighbor(R4, R4_MAC);
     }
 
     pub fn poll(&mut self) -> usize {
