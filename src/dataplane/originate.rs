@@ -153,7 +153,9 @@ pub fn igmp_report<I: Io>(
         // Groups beyond one frame's worth are reported in further frames.
         for chunk in s.groups.chunks(MAX_V3_GROUPS) {
             let len = igmp::HEADER_LEN + 8 * chunk.len();
-            if originate::<I>(pool, underlay_tx, c, IGMP_AT + len, |buf| {
+            // Padded to the Ethernet minimum: one group makes a 54-byte frame.
+            let frame_len = (IGMP_AT + len).max(60);
+            if originate::<I>(pool, underlay_tx, c, frame_len, |buf| {
                 emit_igmp_ip(buf, s, igmp::V3_ROUTERS, len)
                     && buf
                         .get_mut(IGMP_AT..)

@@ -118,6 +118,24 @@ pub fn vxlan_frame(
     vni: u32,
     inner: &[u8],
 ) -> Vec<u8> {
+    vxlan_frame_ttl(
+        dst_mac, src_mac, src_ip, dst_ip, ident, src_port, vni, inner, 64,
+    )
+}
+
+/// [`vxlan_frame`] with an outer TTL.
+#[allow(clippy::too_many_arguments)]
+pub fn vxlan_frame_ttl(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    ident: u16,
+    src_port: u16,
+    vni: u32,
+    inner: &[u8],
+    ttl: u8,
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac.0);
     f.extend_from_slice(&src_mac.0);
@@ -132,7 +150,7 @@ pub fn vxlan_frame(
         ident as u8,
         0x40, // DF
         0,
-        64,
+        ttl,
         17,
         0,
         0,
@@ -227,6 +245,51 @@ pub fn vxlan6_frame_with(
     f.extend_from_slice(&dst_ip.octets());
     f.extend_from_slice(&udp);
     f
+}
+
+/// An Ethernet frame carrying IPv6 with the ICMPv6 message `msg` (its checksum field filled
+/// here, independently of the crate's code), padded to the Ethernet minimum.
+pub fn icmpv6_frame(
+    dst_mac: MacAddr,
+    src_mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    msg: &[u8],
+) -> Vec<u8> {
+    let mut m = msg.to_vec();
+    m[2..4].copy_from_slice(&[0, 0]);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(m.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&m);
+    let c = cksum(&pseudo);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac.0);
+    f.extend_from_slice(&src_mac.0);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, hop_limit]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&m);
+    if f.len() < 60 {
+        f.resize(60, 0);
+    }
+    f
+}
+
+/// A neighbour solicitation (135) or advertisement (136) body for `target` with a link-layer
+/// address option (`opt` 1 = source, 2 = target) carrying `mac`.
+pub fn nd_message(ty: u8, flags: u8, target: Ipv6Addr, opt: u8, mac: MacAddr) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0, flags, 0, 0, 0];
+    m.extend_from_slice(&target.octets());
+    m.extend_from_slice(&[opt, 1]);
+    m.extend_from_slice(&mac.0);
+    m
 }
 
 /// Settings for the tests: VNI 5000 on VLAN 100 (the harness floods it to R2..R4), VNI 6000
