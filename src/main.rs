@@ -193,6 +193,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         underlay: cfg.ports.underlay.clone(),
         queues: cfg.ports.queues,
         underlay_mtu: cfg.vtep.underlay_mtu,
+        underlay_multicast: vxgate::runtime::underlay_multicast_macs(&cfg),
     };
     let (env, ios) = dpdk::open(&setup).context("starting DPDK")?;
     let vtep_mac = cfg

@@ -101,6 +101,26 @@ pub fn pipeline_settings(
     Ok(s)
 }
 
+/// The multicast MACs the underlay port must receive: each VNI's group (RFC 1112 §6.4) and,
+/// with an IPv6 address, all-nodes and the address's solicited-node group (neighbour
+/// discovery, RFC 4861).
+pub fn underlay_multicast_macs(cfg: &Config) -> Vec<MacAddr> {
+    let mut macs: Vec<MacAddr> = cfg
+        .vni
+        .iter()
+        .filter_map(|n| n.group)
+        .filter_map(|g| MacAddr::for_multicast_ip(IpAddr::V4(g)))
+        .collect();
+    if let Some(ip6) = cfg.vtep.ip6 {
+        let sn = crate::wire::icmpv6::solicited_node(ip6);
+        macs.extend(MacAddr::for_multicast_ip(IpAddr::V6(sn)));
+        macs.push(MacAddr([0x33, 0x33, 0, 0, 0, 1]));
+    }
+    macs.sort();
+    macs.dedup();
+    macs
+}
+
 /// The control plane's view of the configuration.
 pub fn fdb_settings(cfg: &Config) -> FdbSettings {
     let vni_policy: BTreeMap<_, _> = cfg

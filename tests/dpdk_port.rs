@@ -167,6 +167,7 @@ fn dpdk_binding_on_virtual_devices() {
         promiscuous: true,
         ipv4_cksum_offload: true,
         multi_seg_tx: true,
+        multicast: &[vxgate::MacAddr([1, 0, 0x5e, 1, 1, 1])],
     };
     let mut pcap = Port::open("net_pcap0", 1, 64, 64, &pool, opts).unwrap();
     let mut ring = Port::open("net_ring0", 1, 64, 64, &pool, opts).unwrap();
@@ -351,6 +352,7 @@ fn dpdk_binding_on_virtual_devices() {
         underlay: "net_ring2".into(),
         queues: 1,
         underlay_mtu: 1600,
+        underlay_multicast: Vec::new(),
     };
     let (env, mut workers) = dpdk::open_with_eal(eal, &setup).unwrap();
     assert_eq!(workers.len(), 1);

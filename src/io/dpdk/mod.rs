@@ -22,6 +22,7 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 
+use crate::types::MacAddr;
 use std::ffi::CStr;
 use std::ptr::NonNull;
 
@@ -252,6 +253,9 @@ pub struct DpdkSetup {
     /// Queues per port, one pair on each port per worker.
     pub queues: u16,
     pub underlay_mtu: u16,
+    /// Multicast MACs the underlay must receive (joined groups, IPv6 neighbour discovery):
+    /// installed as the device's multicast filter, or allmulticast where it has none.
+    pub underlay_multicast: Vec<MacAddr>,
 }
 
 /// The started DPDK environment. Fields drop in declaration order: ports, mempool, EAL.
@@ -334,6 +338,7 @@ pub fn open_with_eal(
             promiscuous: true,
             ipv4_cksum_offload: false,
             multi_seg_tx: false,
+            multicast: &[],
         },
     )?;
     let mut underlay = Port::open(
@@ -345,10 +350,11 @@ pub fn open_with_eal(
         PortOptions {
             mtu: Some(setup.underlay_mtu),
             rss: true,
-            // An IP endpoint: its own MAC and broadcast (ARP) are enough.
+            // An IP endpoint: its own MAC, broadcast (ARP) and its multicast groups.
             promiscuous: false,
             ipv4_cksum_offload: true,
             multi_seg_tx: true,
+            multicast: &setup.underlay_multicast,
         },
     )?;
     // Replicas (encapsulated floods) go out of the underlay port.
@@ -444,6 +450,7 @@ mod tests {
             underlay: "net_null0".into(),
             queues: 1,
             underlay_mtu: 1600,
+            underlay_multicast: Vec::new(),
         };
         assert!(matches!(
             open(&setup),

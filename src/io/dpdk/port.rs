@@ -28,7 +28,7 @@ const RSS_HF: u64 = (ffi::VXGATE_ETH_RSS_IPV4
 
 /// What to ask of a port; features the device does not support are left off (and logged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PortOptions {
+pub struct PortOptions<'a> {
     /// MTU in bytes (L3); `None` keeps the device default (1500).
     pub mtu: Option<u16>,
     /// Spread flows over the RX queues by RSS (only where the device supports it).
@@ -41,6 +41,9 @@ pub struct PortOptions {
     /// Enable multi-segment TX if the device has it; required for zero-copy replication
     /// (header mbuf chained to an indirect clone). Without it replication copies.
     pub multi_seg_tx: bool,
+    /// Multicast MACs to receive: the device's multicast filter where it has one, else
+    /// allmulticast (empty: neither).
+    pub multicast: &'a [MacAddr],
 }
 
 /// Port counters from `rte_eth_stats_get`.
@@ -161,12 +164,37 @@ impl Port {
         Ok(port)
     }
 
+    /// Receives the multicast MACs `macs`: through the device's multicast address filter when
+    /// it has one, else by allmulticast (a device with neither is logged and left as it is:
+    /// virtual devices without filtering already deliver everything).
+    fn accept_multicast(&self, id: u16, name: &str, macs: &[MacAddr]) -> Result<(), DpdkError> {
+        let mut list: Vec<ffi::rte_ether_addr> = macs
+            .iter()
+            .map(|m| ffi::rte_ether_addr { addr_bytes: m.0 })
+            .collect();
+        let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
+        // SAFETY: id is a started port; list holds n valid addresses and outlives the call.
+        let ret = unsafe { ffi::rte_eth_dev_set_mc_addr_list(id, list.as_mut_ptr(), n) };
+        if ret == 0 {
+            tracing::info!(port = name, groups = macs.len(), "multicast filter set");
+            return Ok(());
+        }
+        // SAFETY: id is a started port.
+        let ret = unsafe { ffi::rte_eth_allmulticast_enable(id) };
+        if ret == -libc::ENOTSUP {
+            tracing::debug!(port = name, "no multicast filter and no allmulticast");
+            Ok(())
+        } else {
+            check(ret, "rte_eth_allmulticast_enable", name)
+        }
+    }
+
     fn configure(
         &mut self,
         rx_desc: u16,
         tx_desc: u16,
         mempool: &Mempool,
-        opts: PortOptions,
+        opts: PortOptions<'_>,
     ) -> Result<(), DpdkError> {
         let (id, name, queues) = (self.id, self.name.as_str(), self.queues);
         let mut info = ffi::rte_eth_dev_info::default();
@@ -251,6 +279,9 @@ impl Port {
             } else {
                 check(ret, "rte_eth_promiscuous_enable", name)?;
             }
+        }
+        if !opts.multicast.is_empty() {
+            self.accept_multicast(id, name, opts.multicast)?;
         }
         self.ipv4_cksum_offload = conf.txmode.offloads & want_cksum != 0;
         self.multi_seg_tx = conf.txmode.offloads & want_segs != 0;
