@@ -32,7 +32,11 @@ step "fuzz targets build"
 if [[ -d fuzz ]]; then (cd fuzz && cargo check --quiet); fi
 
 step "interop with the Linux kernel's VXLAN device"
-if [[ -x scripts/test-interop.sh ]]; then scripts/test-interop.sh; fi
+scripts/test-interop.sh
+step "interop over a multicast group (flood-and-learn, IGMP)"
+scripts/test-interop-mcast.sh
+step "interop over an IPv6 underlay (neighbour discovery, UDP checksums)"
+scripts/test-interop-ipv6.sh
 
 step "a fleet of two gateways sharing only etcd (namespaces, a real etcd)"
 scripts/test-fleet.sh

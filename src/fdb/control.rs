@@ -344,8 +344,11 @@ impl ControlPlane {
         if new {
             self.tunnel_epoch += 1;
             self.publish(Delta::TunnelSet { id, remote: ip });
-            if let Some(mac) = self.neighbors.published(ip) {
-                self.publish(Delta::NeighborSet { ip, mac });
+            match self.neighbors.published(ip) {
+                Some(mac) => self.publish(Delta::NeighborSet { ip, mac }),
+                // Resolve it now: a learned VTEP's first unicast frame follows the learn
+                // event closely, and would be dropped waiting for a worker to miss.
+                None => self.to_prepare.push(ip),
             }
         }
         Some(id)
@@ -574,9 +577,6 @@ impl ControlPlane {
         self.now = self.now.max(now);
         let now = self.now;
         self.push_backlogs();
-        for ip in std::mem::take(&mut self.to_prepare) {
-            self.prepare_next_hop(ip);
-        }
 
         let mut events = std::mem::take(&mut self.events);
         for link in &mut self.links {
@@ -618,6 +618,9 @@ impl ControlPlane {
             let negative = self.fleet.negative;
             self.lookups
                 .retain(|_, l| now.saturating_duration_since(l.since) < negative);
+        }
+        for ip in std::mem::take(&mut self.to_prepare) {
+            self.prepare_next_hop(ip);
         }
         self.neighbors.tick(now, &mut self.pending);
         self.publish_pending();
@@ -1169,14 +1172,17 @@ mod tests {
         tunnel_to(&mut cp, &mut rs, A, 78);
         assert!(hop(&mut rs[1], FAR, 1).is_err());
         converge(&mut cp, &mut rs, t0);
-        assert_eq!(rs[0].take_solicit(), Some(GW));
+        // New tunnels are resolved at once: FAR through the gateway, A directly.
+        let asked: Vec<_> = std::iter::from_fn(|| rs[0].take_solicit()).collect();
+        assert!(asked.contains(&GW) && asked.contains(&A), "{asked:?}");
         assert_eq!(rs[0].neighbor_seen(GW, M), Report::Sent);
         converge(&mut cp, &mut rs, t0);
         for r in rs.iter_mut() {
             assert_eq!(hop(r, FAR, 2), Ok(M));
         }
         assert_eq!(cp.next_hop(FAR), Some(M));
-        assert_eq!(cp.neighbors()[0].state, NeighborState::Resolved);
+        let gw = cp.neighbors().into_iter().find(|n| n.ip == GW);
+        assert_eq!(gw.map(|n| n.state), Some(NeighborState::Resolved));
         // Deleting the gateway withdraws the next hop everywhere.
         assert!(cp.neighbor_del(GW).is_ok());
         converge(&mut cp, &mut rs, t0);
