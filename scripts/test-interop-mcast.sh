@@ -18,6 +18,7 @@
 set -euo pipefail
 
 NAME=interop-mcast
+TAG=vxgm
 # shellcheck source=scripts/lib/interop.sh
 source "$(dirname "$0")/lib/interop.sh"
 interop_init tshark bridge

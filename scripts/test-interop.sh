@@ -25,6 +25,7 @@
 set -euo pipefail
 
 NAME=interop
+TAG=vxgi
 # shellcheck source=scripts/lib/interop.sh
 source "$(dirname "$0")/lib/interop.sh"
 interop_init

@@ -29,8 +29,8 @@ interop_init() {
     [[ -x $VXGATE ]] || die "no vxgate binary at $VXGATE"
     VXGATE=$(cd "$(dirname "$VXGATE")" && pwd)/$(basename "$VXGATE")
 
-    P=$NAME-$$
-    P=${P:0:12}
+    # Unique per run: namespace names and the EAL file prefix carry the pid.
+    P=$TAG-$$
     METRICS_PORT=9417
     WORK=$(mktemp -d "/tmp/$P.XXXXXX")
     SOCK=$WORK/control.sock
