@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 
-use super::{arp, checksum, ethernet, icmpv4, ipv4, ipv6, udp, vlan, vxlan};
+use super::{arp, checksum, ethernet, icmpv4, icmpv6, igmp, ipv4, ipv6, udp, vlan, vxlan};
 use super::{ArpOperation, ArpRepr, EtherType, IpProtocol, Ipv4Repr, Ipv6Repr};
 use crate::types::{MacAddr, VlanId, Vni};
 
@@ -205,6 +205,25 @@ fn touch_everything(data: &[u8]) -> usize {
         assert!(p.verify_checksum());
         n += p.data_mut().len();
     }
+
+    if let Ok(p) = icmpv6::Packet::new_checked(data) {
+        let _ = (p.msg_type(), p.code(), p.checksum(), p.nd_flags());
+        let _ = (p.nd_target(), p.nd_option_ll(icmpv6::OPT_SOURCE_LL));
+        let _ = p.nd_option_ll(icmpv6::OPT_TARGET_LL);
+        let _ = p.verify_checksum(Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED);
+        let mut c = data.to_vec();
+        let mut p = icmpv6::Packet::new_checked(&mut c[..]).unwrap();
+        p.set_msg_type(icmpv6::ECHO_REPLY);
+        p.set_code(0);
+        p.fill_checksum(Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED);
+        assert!(p.verify_checksum(Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED));
+        n += 1;
+    }
+
+    if let Ok(p) = igmp::Packet::new_checked(data) {
+        let _ = (p.msg_type(), p.max_resp(), p.group(), p.query_version());
+        n += usize::from(p.verify_checksum());
+    }
     n
 }
 
@@ -377,6 +396,50 @@ proptest! {
 
     /// RFC 1624 update of one 16-bit word of an IPv4 header equals a full recompute.
     #[test]
+    fn neighbor_discovery_round_trip(src in v6(), dst in v6(), target in v6(), m in mac(), flags: u8) {
+        let mut buf = [0u8; 32];
+        prop_assert_eq!(icmpv6::emit_neighbor_advert(&mut buf, src, dst, target, m, flags), Some(32));
+        let p = icmpv6::Packet::new_checked(&buf[..]).unwrap();
+        prop_assert!(p.verify_checksum(src, dst));
+        prop_assert_eq!(p.nd_target(), Some(target));
+        prop_assert_eq!(p.nd_flags(), Some(flags));
+        prop_assert_eq!(p.nd_option_ll(icmpv6::OPT_TARGET_LL), Some(m));
+        prop_assert_eq!(icmpv6::emit_neighbor_solicit(&mut buf, src, dst, target, m), Some(32));
+        let p = icmpv6::Packet::new_checked(&buf[..]).unwrap();
+        prop_assert!(p.verify_checksum(src, dst));
+        prop_assert_eq!(p.msg_type(), icmpv6::NEIGHBOR_SOLICIT);
+        prop_assert_eq!(p.nd_option_ll(icmpv6::OPT_SOURCE_LL), Some(m));
+    }
+
+    #[test]
+    fn igmp_reports_round_trip(groups in proptest::collection::vec(v4(), 1..8), leave: bool) {
+        let mut buf = [0u8; 128];
+        let kind = if leave { igmp::V2_LEAVE_GROUP } else { igmp::V2_MEMBERSHIP_REPORT };
+        prop_assert_eq!(igmp::emit_v2(&mut buf, kind, groups[0]), Some(8));
+        let p = igmp::Packet::new_checked(&buf[..8]).unwrap();
+        prop_assert!(p.verify_checksum());
+        prop_assert_eq!((p.msg_type(), p.group()), (kind, groups[0]));
+        let n = igmp::emit_v3_report(&mut buf, igmp::CHANGE_TO_EXCLUDE, &groups).unwrap();
+        prop_assert_eq!(n, 8 + 8 * groups.len());
+        prop_assert!(igmp::Packet::new_checked(&buf[..n]).unwrap().verify_checksum());
+        for (rec, g) in buf[8..n].chunks(8).zip(&groups) {
+            prop_assert_eq!(&rec[4..8], &g.octets()[..]);
+        }
+    }
+
+    #[test]
+    fn udp_over_ipv6_checksum_verifies(src in v6(), dst in v6(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let mut d = vec![0u8; 8];
+        udp::emit_header(&mut d, 1234, 4789, (8 + payload.len()) as u16, 0);
+        d.extend_from_slice(&payload);
+        let c = udp::checksum_ipv6(src, dst, &d);
+        d[6..8].copy_from_slice(&c.to_be_bytes());
+        prop_assert!(udp::verify_checksum_ipv6(src, dst, &d));
+        d[6..8].copy_from_slice(&[0, 0]);
+        prop_assert!(!udp::verify_checksum_ipv6(src, dst, &d));
+    }
+
+    #[test]
     fn update16_matches_recompute_ipv4(
         mut hdr: [u8; 20], word in prop::sample::select(vec![1usize, 2, 3, 4, 6, 7, 8, 9]), new: u16,
     ) {
@@ -429,7 +492,7 @@ type Accepts = fn(&[u8]) -> bool;
 #[test]
 fn fuzz_seed_corpus() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let accepts: [(&str, Accepts); 9] = [
+    let accepts: [(&str, Accepts); 11] = [
         ("ethernet", |d| ethernet::Frame::new_checked(d).is_ok()),
         ("vlan", |d| vlan::Tag::new_checked(d).is_ok()),
         ("ipv4", |d| ipv4::Packet::new_checked(d).is_ok()),
@@ -443,6 +506,12 @@ fn fuzz_seed_corpus() {
             icmpv4::Packet::new_checked(d).is_ok_and(|p| p.verify_checksum())
         }),
         ("underlay", |d| ethernet::Frame::new_checked(d).is_ok()),
+        ("icmpv6", |d| {
+            icmpv6::Packet::new_checked(d).is_ok_and(|p| p.nd_target().is_some())
+        }),
+        ("igmp", |d| {
+            igmp::Packet::new_checked(d).is_ok_and(|p| p.verify_checksum())
+        }),
     ];
     for (target, accept) in accepts {
         let dir = root.join(target);
