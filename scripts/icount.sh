@@ -3,7 +3,8 @@
 # only (benches/icount.rs): repeatable to the instruction, so a change can be judged without
 # this machine's timing noise. Prints a table and writes out/icount.csv.
 #
-# Usage: scripts/icount.sh [BURSTS]   (default 200 bursts of 32 packets per case)
+# Usage: scripts/icount.sh [BURSTS]   (default 200 bursts of 32 packets per case; CASES="a b"
+# picks cases)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BURSTS=${1:-200}
@@ -23,7 +24,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '%-22s %14s %12s\n' case instructions per_packet
 echo "case,bursts,packets,instructions,instructions_per_packet" >out/icount.csv
-for case in encap encap_local_learning decap flood4 encap_1m; do
+for case in ${CASES:-encap encap_local_learning decap flood4 encap_1m encap6 decap6 flood_group}; do
     valgrind --tool=callgrind --toggle-collect='*icount_step*' \
         --callgrind-out-file="$tmp/$case.out" "$bin" "$case" "$BURSTS" >"$tmp/$case.log" 2>&1 ||
         { cat "$tmp/$case.log" >&2; exit 1; }
@@ -33,4 +34,5 @@ for case in encap encap_local_learning decap flood4 encap_1m; do
     printf '%-22s %14s %12s\n' "$case" "$total" "$per"
     echo "$case,$BURSTS,$packets,$total,$per" >>out/icount.csv
 done
-echo "(per input packet; flood4 sends 4 copies of each; encap_1m looks up a random one of 1 M entries)"
+echo "(per input packet; flood4 sends 4 copies of each; encap_1m looks up a random one of 1 M entries;"
+echo " encap6/decap6 over IPv6 with the UDP checksum; flood_group sends one copy to a multicast group)"

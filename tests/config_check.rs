@@ -99,3 +99,22 @@ fn fleet_example_parses_and_validates() {
     assert_eq!(c.mode, vxgate::config::ClusterMode::Replicate);
     assert!(cfg.vni[0].arp_suppress && !cfg.vni[1].arp_suppress);
 }
+
+#[test]
+fn underlays_example_parses_and_validates() {
+    let text = std::fs::read_to_string(manifest_path("config/underlays.toml")).unwrap();
+    let cfg = Config::from_toml_str(&text).unwrap();
+    cfg.validate(&[0, 1]).unwrap();
+    assert_eq!(cfg.vni[0].group, cfg.vni[1].group);
+    assert!(cfg.vni[2].flood.iter().all(|ip| ip.is_ipv6()));
+    // The underlay port receives the group and IPv6 neighbour discovery.
+    let macs = vxgate::runtime::underlay_multicast_macs(&cfg);
+    assert_eq!(
+        macs.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        [
+            "01:00:5e:01:01:01",
+            "33:33:00:00:00:01",
+            "33:33:ff:00:00:11"
+        ]
+    );
+}

@@ -431,10 +431,30 @@ mod tests {
                 mac: "02:00:00:00:00:01".into(),
             },
             Request::NeighborDel { ip: "x".into() },
+            Request::FdbAdd {
+                vni: 1,
+                mac: "02:00:00:00:00:01".into(),
+                remote: "ff02::1".into(),
+            },
         ];
         for r in bad {
             assert!(r.validate().is_err(), "{r:?}");
         }
+        // IPv6 VTEPs and neighbours are addresses like any other.
+        let v6 = Request::FdbAdd {
+            vni: 1,
+            mac: "02:00:00:00:00:01".into(),
+            remote: "fd00::2".into(),
+        };
+        assert!(matches!(
+            v6.validate(),
+            Ok(Command::FdbAdd { remote, .. }) if remote == "fd00::2".parse::<IpAddr>().unwrap()
+        ));
+        let n6 = Request::NeighborDel {
+            ip: "fd00::1".into(),
+        };
+        assert!(n6.validate().is_ok());
+        assert_eq!(Request::TunnelList.validate(), Ok(Command::TunnelList));
         // Unknown ops and unknown fields do not parse.
         assert!(serde_json::from_str::<Request>(r#"{"op":"reboot"}"#).is_err());
         assert!(serde_json::from_str::<Request>(
