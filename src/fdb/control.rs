@@ -450,14 +450,16 @@ impl ControlPlane {
         }
     }
 
-    /// Publishes neighbour deltas: solicitations to worker 0 only, the rest to everyone (a
-    /// next hop after the tunnel row it belongs to).
+    /// Publishes neighbour deltas: solicitations to worker 0 only, next hops of existing
+    /// tunnels to everyone.
     fn publish_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for d in &pending {
             match d {
-                Delta::NeighborSet { ip, .. } => {
-                    if self.tunnel(*ip).is_some() {
+                // A next hop matters to the replicas only for a tunnel they hold; a tunnel
+                // created later is given its next hop when it is created.
+                Delta::NeighborSet { ip, .. } | Delta::NeighborRemove { ip } => {
+                    if self.tunnels.get(*ip).is_some() {
                         self.publish(*d);
                     }
                 }
@@ -1133,6 +1135,43 @@ mod tests {
     fn tunnel_to(cp: &mut ControlPlane, rs: &mut [Replica], ip: IpAddr, mac: u64) {
         assert!(cp.add_static(key(100, mac), ip).is_ok());
         converge(cp, rs, Instant::now());
+    }
+
+    #[test]
+    fn a_full_tunnel_table_retires_unused_rows_and_reuses_their_ids() {
+        let (mut cp, mut rs) = setup(1, 64);
+        let t0 = Instant::now();
+        let ip = |i: u32| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let last = TunnelId::CAPACITY as u32 - 1;
+        for i in 1..=last {
+            assert!(cp.add_static(key(100, u64::from(i)), ip(i)).is_ok());
+            if i % 512 == 0 {
+                converge(&mut cp, &mut rs, t0);
+            }
+        }
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(cp.tunnels().len(), last as usize);
+        assert_eq!(rs[0].tunnel_of(ip(7)), Some(TunnelId(7)));
+        let new_key = key(100, 99_999);
+        assert_eq!(cp.add_static(new_key, ip(5000)), Err(FdbError::TunnelsFull));
+        // Row 7 loses its only entry: the next new address sweeps it and takes its id.
+        assert!(cp.remove(key(100, 7)).is_ok());
+        assert!(cp.add_static(new_key, ip(5000)).is_ok());
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].tunnel_of(ip(5000)), Some(TunnelId(7)));
+        assert_eq!(rs[0].tunnel_of(ip(7)), None);
+        assert_eq!(rs[0].lookup_remote(vni(100), new_key.mac), Some(ip(5000)));
+        let row = cp
+            .tunnels()
+            .into_iter()
+            .find(|t| t.id == TunnelId(7))
+            .unwrap();
+        assert_eq!(
+            (row.remote, row.fdb_entries, row.flood_vnis),
+            (ip(5000), 1, 0)
+        );
+        let (_, labels) = cp.tunnel_labels();
+        assert_eq!(labels.len(), last as usize);
     }
 
     #[test]

@@ -256,4 +256,31 @@ mod tests {
         assert!(t.device_stats().is_empty());
         assert_eq!(t.mempool(), None);
     }
+
+    #[test]
+    fn a_reused_tunnel_id_counts_from_zero_for_its_new_address() {
+        let w = Arc::new(WorkerCounters::default());
+        let t = Telemetry::new(
+            vec![w.clone(), Arc::new(WorkerCounters::default())],
+            PortNames::default(),
+            LatencyCollector::new(vec![]).unwrap(),
+        );
+        let id = TunnelId(7);
+        let a: IpAddr = "192.0.2.2".parse().unwrap();
+        let b: IpAddr = "fd00::2".parse().unwrap();
+        for _ in 0..10 {
+            w.tunnels.count_tx(id, 100);
+        }
+        w.tunnels.count_rx(id, 60);
+        t.set_tunnels(1, vec![(id, a)]);
+        assert_eq!(t.tunnel_traffic(id), [10, 1000, 1, 60]);
+        // Same epoch: nothing re-based.
+        t.set_tunnels(1, vec![(id, b)]);
+        assert_eq!(t.tunnel_rows(), vec![(id, a)]);
+        t.set_tunnels(2, vec![(id, b)]);
+        assert_eq!(t.tunnel_traffic(id), [0; 4]);
+        w.tunnels.count_tx(id, 64);
+        assert_eq!(t.tunnel_traffic(id), [1, 64, 0, 0]);
+        assert_eq!(t.tunnel_rows(), vec![(id, b)]);
+    }
 }
