@@ -24,7 +24,7 @@ use crate::io::{Burst, Packet};
 use crate::metrics::WorkerCountersInner;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::types::MacAddr;
+use crate::types::{MacAddr, TunnelId};
 use crate::wire::arp::{self, ArpOperation};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, IpProtocol};
@@ -69,8 +69,9 @@ pub fn decap_burst<P, A, U>(
     A: Sink<P>,
     U: Sink<P>,
 {
+    let mut senders = SenderCache::default();
     for mut pkt in pkts.drain(..) {
-        match decap_one(s, replica, &mut pkt, c, now_secs) {
+        match decap_one(s, replica, &mut pkt, c, now_secs, &mut senders) {
             Ok(Verdict::Access) => {
                 c.decap_packets.inc();
                 access.send(pkt);
@@ -87,12 +88,35 @@ pub fn decap_burst<P, A, U>(
     }
 }
 
+/// The tunnel of the burst's last sending VTEP. A burst usually comes from a few VTEPs, and the
+/// tunnel table cannot change within a burst (deltas are applied between polls), so most
+/// packets skip the address lookup that learning and the per-tunnel counters need.
+#[derive(Default)]
+struct SenderCache {
+    last: Option<(IpAddr, Option<TunnelId>)>,
+}
+
+impl SenderCache {
+    #[inline(always)]
+    fn tunnel_of(&mut self, replica: &Replica, ip: IpAddr) -> Option<TunnelId> {
+        match self.last {
+            Some((known, tunnel)) if known == ip => tunnel,
+            _ => {
+                let tunnel = replica.tunnel_of(ip);
+                self.last = Some((ip, tunnel));
+                tunnel
+            }
+        }
+    }
+}
+
 fn decap_one<P: Packet>(
     s: &PipelineSettings,
     replica: &mut Replica,
     pkt: &mut P,
     c: &WorkerCountersInner,
     now_secs: u32,
+    senders: &mut SenderCache,
 ) -> Result<Verdict, DropReason> {
     let data = pkt.data();
     let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::Malformed)?;
@@ -107,7 +131,7 @@ fn decap_one<P: Packet>(
         EtherType::Arp => return Err(DropReason::NotOurMac),
         EtherType::Ipv4 if to_us || group_v4 => {}
         EtherType::Ipv6 if s.vtep_ip6.is_some() && (to_us || group_v6) => {
-            return ipv6_in(s, replica, pkt, c, now_secs);
+            return ipv6_in(s, replica, pkt, c, now_secs, senders);
         }
         EtherType::Ipv4 => return Err(DropReason::NotOurMac),
         _ if !to_us && !dst.is_broadcast() => return Err(DropReason::NotOurMac),
@@ -144,7 +168,9 @@ fn decap_one<P: Packet>(
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadUdp)?;
     let at = ethernet::HEADER_LEN + ihl + udp::HEADER_LEN;
     let (port, range) = (u.dst_port(), at..at + u.payload().len());
-    vxlan_in(s, replica, pkt, port, range, outer_src, c, now_secs)
+    vxlan_in(
+        s, replica, pkt, port, range, outer_src, c, now_secs, senders,
+    )
 }
 
 /// The IGMP protocol number (RFC 1112).
@@ -157,12 +183,14 @@ const NEXT_HEADER_ICMPV6: u8 = 58;
 /// VXLAN over IPv6: checks the fixed header, the destination, the UDP checksum (RFC 6935: zero
 /// only with `udp6_zero_checksum_rx`), then decapsulates as over IPv4. Neighbour discovery and
 /// echo go to [`icmpv6_in`].
+#[inline(never)]
 fn ipv6_in<P: Packet>(
     s: &PipelineSettings,
     replica: &mut Replica,
     pkt: &mut P,
     c: &WorkerCountersInner,
     now_secs: u32,
+    senders: &mut SenderCache,
 ) -> Result<Verdict, DropReason> {
     let Some(own) = s.vtep_ip6 else {
         return Err(DropReason::NotOurMac);
@@ -194,13 +222,15 @@ fn ipv6_in<P: Packet>(
     }
     let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN;
     let (port, range) = (u.dst_port(), at..at + u.payload().len());
-    vxlan_in(s, replica, pkt, port, range, IpAddr::V6(src), c, now_secs)
+    let src = IpAddr::V6(src);
+    vxlan_in(s, replica, pkt, port, range, src, c, now_secs, senders)
 }
 
 /// The VXLAN part common to both families: `port` is the UDP destination port, `vx` the
 /// range of the UDP payload within the frame (starting at the VXLAN header), `outer_src` the
 /// sending VTEP.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn vxlan_in<P: Packet>(
     s: &PipelineSettings,
     replica: &mut Replica,
@@ -210,6 +240,7 @@ fn vxlan_in<P: Packet>(
     outer_src: IpAddr,
     c: &WorkerCountersInner,
     now_secs: u32,
+    senders: &mut SenderCache,
 ) -> Result<Verdict, DropReason> {
     if port != s.udp_port {
         return Err(DropReason::WrongUdpPort);
@@ -229,11 +260,13 @@ fn vxlan_in<P: Packet>(
     let inner_len = inner.len();
     let inner_src = MacAddr::from_slice(&inner[6..]).ok_or(DropReason::BadInnerFrame)?;
 
+    let tunnel = senders.tunnel_of(replica, outer_src);
     if vni.learning && inner_src.is_unicast() && !inner_src.is_zero() {
-        let r = replica.learn(FdbKey::new(vni.vni, inner_src), outer_src, now_secs);
+        let key = FdbKey::new(vni.vni, inner_src);
+        let r = replica.learn_via(key, outer_src, tunnel, now_secs);
         count_report(r, c);
     }
-    if let Some(id) = replica.tunnel_of(outer_src) {
+    if let Some(id) = tunnel {
         c.tunnels.count_rx(id, inner_len);
     }
 
@@ -266,6 +299,7 @@ fn vxlan_in<P: Packet>(
 /// IGMP on the underlay: a valid membership query is handed to the worker, which answers
 /// it with reports for the joined groups ([`Verdict::IgmpQuery`]); anything else is not for
 /// us (other members' reports, which IGMP-snooping switches may flood).
+#[inline(never)]
 fn igmp_in<P: Packet>(pkt: &mut P, ihl: usize, ip_total: usize) -> Result<Verdict, DropReason> {
     let data = pkt.data();
     let msg = data
@@ -284,6 +318,7 @@ fn igmp_in<P: Packet>(pkt: &mut P, ihl: usize, ip_total: usize) -> Result<Verdic
 /// ICMPv6 on the underlay: answers echo requests to the VTEP and neighbour solicitations for
 /// it, and learns next hops from solicitations and advertisements (RFC 4861 §7.1 validation:
 /// hop limit 255, code 0, a valid checksum).
+#[inline(never)]
 fn icmpv6_in<P: Packet>(
     s: &PipelineSettings,
     own: Ipv6Addr,
@@ -387,6 +422,7 @@ fn icmpv6_in<P: Packet>(
 }
 
 /// ARP on the underlay: learn the sender, answer requests for the VTEP address.
+#[inline(never)]
 fn arp_in<P: Packet>(
     s: &PipelineSettings,
     replica: &mut Replica,
@@ -482,6 +518,7 @@ fn gratuitous_arp_in(
 }
 
 /// ICMP to the VTEP address: answer echo requests in place.
+#[inline(never)]
 fn icmp_in<P: Packet>(
     s: &PipelineSettings,
     pkt: &mut P,

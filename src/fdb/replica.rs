@@ -426,7 +426,20 @@ impl Replica {
     /// collision only costs an extra report). A sender without a tunnel yet is new by
     /// definition: the control thread creates its tunnel.
     pub fn learn(&mut self, key: FdbKey, remote: IpAddr, now_secs: u32) -> Report {
-        let stamp = match self.tunnel_of(remote) {
+        let tunnel = self.tunnel_of(remote);
+        self.learn_via(key, remote, tunnel, now_secs)
+    }
+
+    /// [`Replica::learn`] with the sender's tunnel already looked up (`tunnel_of(remote)`).
+    #[inline]
+    pub fn learn_via(
+        &mut self,
+        key: FdbKey,
+        remote: IpAddr,
+        tunnel: Option<TunnelId>,
+        now_secs: u32,
+    ) -> Report {
+        let stamp = match tunnel {
             Some(id) => self
                 .fdb
                 .check_and_stamp(&key, id, now_secs, REFRESH_INTERVAL_SECS),

@@ -89,14 +89,17 @@ impl<T: AsRef<[u8]>> Frame<T> {
         HEADER_LEN
     }
 
+    #[inline]
     pub fn dst_addr(&self) -> MacAddr {
         MacAddr(get_6(self.buffer.as_ref(), field::DESTINATION.start))
     }
 
+    #[inline]
     pub fn src_addr(&self) -> MacAddr {
         MacAddr(get_6(self.buffer.as_ref(), field::SOURCE.start))
     }
 
+    #[inline]
     pub fn ethertype(&self) -> EtherType {
         EtherType::from(get_u16(self.buffer.as_ref(), field::ETHERTYPE.start))
     }

@@ -108,37 +108,37 @@ pub(crate) type Field = core::ops::Range<usize>;
 
 /// Reads a big-endian u16 at `at`. Callers guarantee `at + 2 <= d.len()` (checked in
 /// `new_checked`).
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
 }
 
 /// Writes a big-endian u16 at `at`. Callers guarantee `at + 2 <= d.len()`.
-#[inline]
+#[inline(always)]
 pub(crate) fn put_u16(d: &mut [u8], at: usize, v: u16) {
     d[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 
 /// Reads a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get_u32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(get_4(d, at))
 }
 
 /// Writes a big-endian u32 at `at`. Callers guarantee `at + 4 <= d.len()`.
-#[inline]
+#[inline(always)]
 pub(crate) fn put_u32(d: &mut [u8], at: usize, v: u32) {
     d[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
 
 /// Reads four bytes at `at` (an IPv4 address). Callers guarantee `at + 4 <= d.len()`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get_4(d: &[u8], at: usize) -> [u8; 4] {
     [d[at], d[at + 1], d[at + 2], d[at + 3]]
 }
 
 /// Reads six bytes at `at` (a MAC address). Callers guarantee `at + 6 <= d.len()`.
-#[inline]
+#[inline(always)]
 pub(crate) fn get_6(d: &[u8], at: usize) -> [u8; 6] {
     [d[at], d[at + 1], d[at + 2], d[at + 3], d[at + 4], d[at + 5]]
 }

@@ -57,11 +57,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Whether the I flag (valid VNI) is set.
+    #[inline]
     pub fn i_flag(&self) -> bool {
         self.flags() & FLAG_I != 0
     }
 
     /// The 24-bit VNI field as received, 0 included.
+    #[inline]
     pub fn vni_raw(&self) -> u32 {
         let b = &self.buffer.as_ref()[field::VNI];
         u32::from_be_bytes([0, b[0], b[1], b[2]])
