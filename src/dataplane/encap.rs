@@ -305,13 +305,13 @@ fn push_tunnel<P: Packet>(
     s: &PipelineSettings,
     st: &mut EncapState,
     vni: Vni,
-    remote: IpAddr,
+    remote: &IpAddr,
     next_hop: MacAddr,
     hash: u32,
     inner_sum: Option<u32>,
 ) -> Result<(), DropReason> {
     let src_port = s.src_port(hash);
-    match remote {
+    match *remote {
         IpAddr::V4(ip) => {
             let t = if ip.is_multicast() {
                 &st.v4_group
@@ -515,16 +515,17 @@ pub fn encap_burst<P, Pool, S, A>(
         match tunnel {
             Some(LOCAL) => c.drop(DropReason::LocalDestination),
             Some(id) => {
-                let (remote, next_hop) = match replica.next_hop(id, now_secs) {
-                    Ok(hop) => hop,
+                let row = match replica.resolved(id, now_secs) {
+                    Ok(row) => row,
                     Err(r) => {
                         count_report(r, c);
                         c.drop(DropReason::NoNeighbor);
                         continue;
                     }
                 };
+                let next_hop = row.next_hop.unwrap_or(MacAddr::ZERO);
                 let len = pkt.pkt_len();
-                match push_tunnel(&mut pkt, s, st, vni.vni, remote, next_hop, hash, None) {
+                match push_tunnel(&mut pkt, s, st, vni.vni, &row.remote, next_hop, hash, None) {
                     Ok(()) => {
                         c.encap_packets.inc();
                         c.tunnels.count_tx(id, len);
@@ -607,7 +608,7 @@ fn flood<P, Pool, S>(
             c.drop(DropReason::NoBuffers);
             continue;
         };
-        match push_tunnel(&mut copy, s, st, vni.vni, ip, mac, hash, inner_sum) {
+        match push_tunnel(&mut copy, s, st, vni.vni, &ip, mac, hash, inner_sum) {
             Ok(()) => {
                 c.flood_packets.inc();
                 c.tunnels.count_tx(id, len);
@@ -618,7 +619,7 @@ fn flood<P, Pool, S>(
     }
     let mut pkt = pkt;
     let (id, ip, mac) = last;
-    match push_tunnel(&mut pkt, s, st, vni.vni, ip, mac, hash, inner_sum) {
+    match push_tunnel(&mut pkt, s, st, vni.vni, &ip, mac, hash, inner_sum) {
         Ok(()) => {
             c.flood_packets.inc();
             c.tunnels.count_tx(id, len);

@@ -513,18 +513,33 @@ impl Replica {
         r
     }
 
-    /// The remote address and next-hop MAC of tunnel `id`. When the next hop is unknown,
-    /// reports it (at most once per `MISS_REPORT_INTERVAL_SECS` per tunnel) so the control
-    /// thread resolves it.
+    /// The row of tunnel `id` when its next hop is known (remote address and next-hop MAC).
+    /// When it is not, reports it (at most once per `MISS_REPORT_INTERVAL_SECS` per tunnel)
+    /// so the control thread resolves it.
     #[inline]
     pub fn next_hop(&mut self, id: TunnelId, now_secs: u32) -> Result<(IpAddr, MacAddr), Report> {
-        let Some(row) = self.tunnels.get_mut(id.index()).filter(|r| r.live) else {
+        match self.resolved(id, now_secs) {
+            Ok(row) => match row.next_hop {
+                Some(mac) => Ok((row.remote, mac)),
+                None => Err(Report::NotNeeded),
+            },
+            Err(r) => Err(r),
+        }
+    }
+
+    /// [`Replica::next_hop`] without copying the row: a row returned here has `next_hop` set.
+    #[inline]
+    pub fn resolved(&mut self, id: TunnelId, now_secs: u32) -> Result<&TunnelRow, Report> {
+        let Some(row) = self.tunnels.get_mut(id.index()) else {
             return Err(Report::NotNeeded);
         };
-        if let Some(m) = row.next_hop {
-            return Ok((row.remote, m));
+        if row.next_hop.is_some() && row.live {
+            return Ok(row);
         }
-        if row.last_miss != 0 && now_secs.wrapping_sub(row.last_miss) < MISS_REPORT_INTERVAL_SECS {
+        if !row.live
+            || (row.last_miss != 0
+                && now_secs.wrapping_sub(row.last_miss) < MISS_REPORT_INTERVAL_SECS)
+        {
             return Err(Report::NotNeeded);
         }
         let ip = row.remote;
