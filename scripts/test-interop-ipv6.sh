@@ -23,23 +23,9 @@ TAG=vxg6
 source "$(dirname "$0")/lib/interop.sh"
 interop_init
 
-NS_GW=$P-gw
-NS_VTEP=$P-vtep
-NS_HOST=$P-host
-
-say "namespaces $NS_GW $NS_VTEP $NS_HOST"
-add_ns "$NS_GW"
-add_ns "$NS_VTEP" ipv6
-add_ns "$NS_HOST"
-gateway_ports "$NS_GW" "$NS_HOST" "$NS_VTEP"
-
-ip -n "$NS_HOST" link set veth mtu 1430 up
-ip -n "$NS_HOST" addr add 10.50.0.1/24 dev veth
-no_offloads "$NS_HOST" veth
-
-ip -n "$NS_VTEP" link set veth mtu 1500 up
-ip -n "$NS_VTEP" addr add fd00::2/64 dev veth nodad
-no_offloads "$NS_VTEP" veth
+three_namespaces ipv6
+veth_up "$NS_HOST" 1430 10.50.0.1/24
+veth_up "$NS_VTEP" 1500 fd00::2/64 nodad
 ip -n "$NS_VTEP" link add vx0 type vxlan id 5000 local fd00::2 remote fd00::1 \
     dstport 4789 dev veth nolearning
 # 1430 = 1500 - 70 bytes of VXLAN over IPv6 (Ethernet 14 + IPv6 40 + UDP 8 + VXLAN 8).

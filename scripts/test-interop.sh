@@ -30,25 +30,10 @@ TAG=vxgi
 source "$(dirname "$0")/lib/interop.sh"
 interop_init
 
-NS_GW=$P-gw
-NS_VTEP=$P-vtep
-NS_HOST=$P-host
-
 # ---- topology ---------------------------------------------------------------------------------
-say "namespaces $NS_GW $NS_VTEP $NS_HOST"
-add_ns "$NS_GW"
-add_ns "$NS_VTEP"
-add_ns "$NS_HOST"
-
-gateway_ports "$NS_GW" "$NS_HOST" "$NS_VTEP"
-
-ip -n "$NS_HOST" link set veth mtu 1450 up
-ip -n "$NS_HOST" addr add 10.50.0.1/24 dev veth
-no_offloads "$NS_HOST" veth
-
-ip -n "$NS_VTEP" link set veth mtu 1500 up
-ip -n "$NS_VTEP" addr add 192.0.2.2/24 dev veth
-no_offloads "$NS_VTEP" veth
+three_namespaces
+veth_up "$NS_HOST" 1450 10.50.0.1/24
+veth_up "$NS_VTEP" 1500 192.0.2.2/24
 read -ra kernel_opts <<<"${KERNEL_VXLAN_OPTS:-}"
 # `remote` makes the kernel send BUM (and, with nolearning, all unknown unicast) to vxgate.
 ip -n "$NS_VTEP" link add vx0 type vxlan id 5000 local 192.0.2.2 remote 192.0.2.1 \

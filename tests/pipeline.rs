@@ -10,14 +10,6 @@ use vxgate::dataplane::DropReason;
 use vxgate::fdb::{Delta, Event, FdbKey};
 use vxgate::MacAddr;
 
-fn drops(h: &Harness) -> Vec<(DropReason, u64)> {
-    DropReason::ALL
-        .iter()
-        .map(|r| (*r, h.counters().dropped(*r)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
 #[test]
 fn known_unicast_is_encapsulated_exactly() {
     let mut h = Harness::new(settings());

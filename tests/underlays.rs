@@ -18,14 +18,6 @@ const GROUP_MAC: MacAddr = MacAddr([0x01, 0x00, 0x5e, 0x01, 0x01, 0x01]);
 const V6_LOCAL: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
 const V6_PEER: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 
-fn drops(h: &Harness) -> Vec<(DropReason, u64)> {
-    DropReason::ALL
-        .iter()
-        .map(|r| (*r, h.counters().dropped(*r)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
 /// The standard settings, joined to GROUP with the given IGMP version.
 fn group_settings(igmp_version: u8) -> PipelineSettings {
     let mut s = settings();

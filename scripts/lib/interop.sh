@@ -112,6 +112,26 @@ gateway_ports() {
     done
 }
 
+# three_namespaces [ipv6]: NS_GW (vxgate), NS_VTEP (the kernel's VXLAN device; IPv6 on with
+# "ipv6") and NS_HOST, and vxgate's two ports between them.
+three_namespaces() {
+    NS_GW=$P-gw
+    NS_VTEP=$P-vtep
+    NS_HOST=$P-host
+    say "namespaces $NS_GW $NS_VTEP $NS_HOST"
+    add_ns "$NS_GW"
+    add_ns "$NS_VTEP" "${1:-}"
+    add_ns "$NS_HOST"
+    gateway_ports "$NS_GW" "$NS_HOST" "$NS_VTEP"
+}
+
+# veth_up NS MTU ADDRESS [nodad]: the namespace's end of its veth up, addressed, offloads off.
+veth_up() {
+    ip -n "$1" link set veth mtu "$2" up
+    ip -n "$1" addr add "$3" dev veth ${4:+"$4"}
+    no_offloads "$1" veth
+}
+
 # start_vxgate NS TEMPLATE: renders TEMPLATE's @EAL_ARGS@ @METRICS_PORT@ @SOCKET@, checks the
 # result with `vxgate check` and runs vxgate in NS until its control socket answers.
 start_vxgate() {

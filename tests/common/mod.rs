@@ -316,6 +316,15 @@ pub fn settings() -> PipelineSettings {
     s
 }
 
+/// The drop reasons a harness's worker counted, with their counts (zeros left out).
+pub fn drops(h: &Harness) -> Vec<(vxgate::dataplane::DropReason, u64)> {
+    vxgate::dataplane::DropReason::ALL
+        .iter()
+        .map(|r| (*r, h.counters().dropped(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// One worker over software rings, with direct access to its replica's delta queue.
 pub struct Harness {
     pub worker: Worker<Mem>,
