@@ -16,7 +16,7 @@
 //! peer that only receives never does. Gratuitous ARPs for addresses we do not use are not
 //! reported, so other hosts' announcements on a shared segment cost no control-plane event.
 
-use super::settings::PipelineSettings;
+use super::settings::{PipelineSettings, VniSettings};
 use super::tx::Sink;
 use super::DropReason;
 use crate::fdb::{FdbKey, Replica, Report};
@@ -166,11 +166,8 @@ fn decap_one<P: Packet>(
     }
     let outer_src = IpAddr::V4(ip.src_addr());
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadUdp)?;
-    let at = ethernet::HEADER_LEN + ihl + udp::HEADER_LEN;
-    let (port, range) = (u.dst_port(), at..at + u.payload().len());
-    vxlan_in(
-        s, replica, pkt, port, range, outer_src, c, now_secs, senders,
-    )
+    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ihl)?;
+    deliver(replica, pkt, inner, outer_src, c, now_secs, senders)
 }
 
 /// The IGMP protocol number (RFC 1112).
@@ -220,35 +217,33 @@ fn ipv6_in<P: Packet>(
             return Err(DropReason::BadUdpChecksum);
         }
     }
-    let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN + udp::HEADER_LEN;
-    let (port, range) = (u.dst_port(), at..at + u.payload().len());
-    let src = IpAddr::V6(src);
-    vxlan_in(s, replica, pkt, port, range, src, c, now_secs, senders)
+    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ipv6::HEADER_LEN)?;
+    deliver(replica, pkt, inner, IpAddr::V6(src), c, now_secs, senders)
 }
 
-/// The VXLAN part common to both families: `port` is the UDP destination port, `vx` the
-/// range of the UDP payload within the frame (starting at the VXLAN header), `outer_src` the
-/// sending VTEP.
-#[allow(clippy::too_many_arguments)]
+/// What the VXLAN header and the inner frame's start say, read while the frame is still
+/// borrowed for parsing; [`deliver`] then rewrites the frame.
+struct Inner<'s> {
+    vni: &'s VniSettings,
+    /// Bytes in front of the inner frame (outer Ethernet, IP, UDP, VXLAN).
+    outer_len: usize,
+    len: usize,
+    src: MacAddr,
+}
+
+/// The VXLAN part common to both families: the UDP destination port, the header (I flag, a
+/// configured VNI) and the inner frame's length and source. `at` is where the UDP header
+/// starts in the frame.
 #[inline(always)]
-fn vxlan_in<P: Packet>(
-    s: &PipelineSettings,
-    replica: &mut Replica,
-    pkt: &mut P,
-    port: u16,
-    vx: core::ops::Range<usize>,
-    outer_src: IpAddr,
-    c: &WorkerCountersInner,
-    now_secs: u32,
-    senders: &mut SenderCache,
-) -> Result<Verdict, DropReason> {
-    if port != s.udp_port {
+fn vxlan_parse<'s, T: AsRef<[u8]>>(
+    s: &'s PipelineSettings,
+    u: &udp::Packet<T>,
+    at: usize,
+) -> Result<Inner<'s>, DropReason> {
+    if u.dst_port() != s.udp_port {
         return Err(DropReason::WrongUdpPort);
     }
-    let outer = vx.start + vxlan::HEADER_LEN;
-    let data = pkt.data();
-    let vx = vxlan::Packet::new_checked(data.get(vx).unwrap_or(&[]))
-        .map_err(|_| DropReason::BadVxlanFlags)?;
+    let vx = vxlan::Packet::new_checked(u.payload()).map_err(|_| DropReason::BadVxlanFlags)?;
     if !vx.i_flag() {
         return Err(DropReason::BadVxlanFlags);
     }
@@ -257,9 +252,34 @@ fn vxlan_in<P: Packet>(
     if inner.len() < ethernet::HEADER_LEN {
         return Err(DropReason::BadInnerFrame);
     }
-    let inner_len = inner.len();
-    let inner_src = MacAddr::from_slice(&inner[6..]).ok_or(DropReason::BadInnerFrame)?;
+    let src = MacAddr::from_slice(&inner[6..]).ok_or(DropReason::BadInnerFrame)?;
+    Ok(Inner {
+        vni,
+        outer_len: at + udp::HEADER_LEN + vxlan::HEADER_LEN,
+        len: inner.len(),
+        src,
+    })
+}
 
+/// Learns the inner source behind `outer_src`, counts the tunnel's traffic, strips the outer
+/// headers and pushes the VNI's VLAN tag.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn deliver<P: Packet>(
+    replica: &mut Replica,
+    pkt: &mut P,
+    inner: Inner<'_>,
+    outer_src: IpAddr,
+    c: &WorkerCountersInner,
+    now_secs: u32,
+    senders: &mut SenderCache,
+) -> Result<Verdict, DropReason> {
+    let Inner {
+        vni,
+        outer_len: outer,
+        len: inner_len,
+        src: inner_src,
+    } = inner;
     let tunnel = senders.tunnel_of(replica, outer_src);
     if vni.learning && inner_src.is_unicast() && !inner_src.is_zero() {
         let key = FdbKey::new(vni.vni, inner_src);
