@@ -406,3 +406,22 @@ fn icmpv6_echo_to_the_vtep_gets_a_reply() {
     assert_eq!(h.underlay_out.drain(), vec![want]);
     assert_eq!(h.counters().icmpv6_replies.get(), 1);
 }
+
+#[test]
+fn vxlan_from_a_group_broadcast_or_unspecified_source_is_dropped_unlearned() {
+    let inner = inner_frame(HOST_A, HOST_B, 64);
+    let mut h = Harness::new(v6_settings());
+    for src in [GROUP, Ipv4Addr::BROADCAST, Ipv4Addr::UNSPECIFIED] {
+        h.underlay_in.inject(&vxlan_frame(
+            VTEP_MAC, R2_MAC, src, VTEP_IP, 9, 55555, 5000, &inner,
+        ));
+    }
+    let multicast6 = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 1);
+    h.underlay_in.inject(&vxlan6_frame(
+        VTEP_MAC, R2_MAC, multicast6, V6_LOCAL, 55555, 5000, &inner,
+    ));
+    h.poll();
+    assert_eq!(drops(&h), vec![(DropReason::BadOuterSource, 4)]);
+    assert!(h.access_out.is_empty());
+    assert!(h.events().is_empty(), "nothing learned");
+}

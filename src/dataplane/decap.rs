@@ -280,6 +280,14 @@ fn deliver<P: Packet>(
         len: inner_len,
         src: inner_src,
     } = inner;
+    // RFC 1122 §3.2.1.3: no packet comes from a group, a broadcast or nobody.
+    let bad_source = match outer_src {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
+    };
+    if bad_source {
+        return Err(DropReason::BadOuterSource);
+    }
     let tunnel = senders.tunnel_of(replica, outer_src);
     if vni.learning && inner_src.is_unicast() && !inner_src.is_zero() {
         let key = FdbKey::new(vni.vni, inner_src);

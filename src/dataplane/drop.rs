@@ -65,10 +65,13 @@ pub enum DropReason {
     Icmpv6NotHandled,
     /// IGMP other than a membership query (reports of other hosts are not for us).
     IgmpNotQuery,
+    /// VXLAN whose outer source address cannot be a VTEP (multicast, broadcast, unspecified):
+    /// learning it would point entries at a group or at nothing.
+    BadOuterSource,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 30;
 
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::Malformed,
@@ -100,6 +103,7 @@ impl DropReason {
         DropReason::BadUdpChecksum,
         DropReason::Icmpv6NotHandled,
         DropReason::IgmpNotQuery,
+        DropReason::BadOuterSource,
     ];
 
     /// The label used in metrics and summaries (snake_case, stable).
@@ -134,6 +138,7 @@ impl DropReason {
             DropReason::BadUdpChecksum => "bad_udp_checksum",
             DropReason::Icmpv6NotHandled => "icmpv6_not_handled",
             DropReason::IgmpNotQuery => "igmp_not_query",
+            DropReason::BadOuterSource => "bad_outer_source",
         }
     }
 }
