@@ -225,6 +225,34 @@ fn every_request_round_trips() {
     assert!(table.starts_with("VNI"), "{table}");
     assert!(table.contains(MAC) && table.contains("192.0.2.2") && table.contains("static"));
 
+    // The entry's VTEP is a row of the tunnel table; an IPv6 VTEP needs vtep.ip6 (not set here),
+    // so it is refused and changes nothing.
+    let Response::Tunnels(tunnels) = gw.ask(Request::TunnelList) else {
+        panic!("tunnel_list answered with something else");
+    };
+    assert_eq!(tunnels.len(), 1);
+    assert_eq!((tunnels[0].remote, tunnels[0].fdb_entries), (remote, 1));
+    let listed = gw
+        .cli(ControlCommand::Tunnel {
+            cmd: vxgate::cli::TunnelCommand::List,
+            socket: gw.sock(),
+        })
+        .unwrap();
+    assert!(
+        listed.starts_with("ID") && listed.contains("192.0.2.2"),
+        "{listed}"
+    );
+    assert!(listed.contains("1 tunnels"), "{listed}");
+    let v6 = gw.ask(Request::FdbAdd {
+        vni: 100,
+        mac: "02:00:00:00:00:66".into(),
+        remote: "fd00::2".into(),
+    });
+    assert!(
+        matches!(&v6, Response::Error { message } if message.contains("vtep.ip6")),
+        "{v6:?}"
+    );
+
     // Bad input: an error, and nothing changed.
     for bad in [
         Request::FdbAdd {

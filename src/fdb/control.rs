@@ -55,6 +55,8 @@ pub enum FdbError {
     NeighborNotFound(IpAddr),
     #[error("the tunnel table is full ({} tunnels)", TunnelId::CAPACITY - 1)]
     TunnelsFull,
+    #[error("{0} is an IPv6 VTEP but this gateway has no IPv6 address (vtep.ip6)")]
+    NoIpv6Underlay(IpAddr),
 }
 
 /// Settings of the control plane, from the configuration.
@@ -491,6 +493,9 @@ impl ControlPlane {
     /// Adds or replaces a static entry; returns the generation that carries it.
     pub fn add_static(&mut self, key: FdbKey, remote: impl Into<IpAddr>) -> Result<u64, FdbError> {
         let remote = remote.into();
+        if !self.neighbors.reaches(remote) {
+            return Err(FdbError::NoIpv6Underlay(remote));
+        }
         if self.tunnels.get(remote).is_none() && self.tunnels.is_full() {
             self.collect_tunnels();
             if self.tunnels.is_full() {

@@ -123,6 +123,11 @@ impl NeighborTable {
         self.cfg.vtep_ip
     }
 
+    /// Whether this gateway can reach `ip`'s address family (IPv6 needs `vtep.ip6`).
+    pub fn reaches(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() || self.cfg.vtep_ip6.is_some()
+    }
+
     pub fn counters(&self) -> NeighborCounters {
         self.counters
     }
