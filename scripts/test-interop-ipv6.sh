@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Interoperability over an IPv6 underlay: vxgate and the Linux kernel's VXLAN device
-# (`type vxlan id 5000 local fd00::2 remote fd00::1`) share VNI 5000.
+# Interoperability over an IPv6 underlay: vxgate (IPv6 only: no vtep.ip) and the Linux kernel's
+# VXLAN device (`type vxlan id 5000 local fd00::2 remote fd00::1`) share VNI 5000.
 #
 #   HOST ns                    GW ns (vxgate on af_packet)                VTEP ns
 #   veth 10.50.0.1/24 ---- acc [ vxgate fd00::1, VNI 5000 ] und ------ veth fd00::2/64

@@ -139,7 +139,9 @@ impl Default for DpdkConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VtepConfig {
-    pub ip: Ipv4Addr,
+    /// The VTEP's IPv4 address; may be left out when `ip6` is set (an IPv6-only underlay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
     /// Source MAC on the underlay; `None` = the underlay port's own MAC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
@@ -216,6 +218,12 @@ fn default_prefix_len() -> u8 {
 }
 
 impl VtepConfig {
+    /// The IPv4 address, or 0.0.0.0 on an IPv6-only gateway (which then neither answers nor
+    /// sends anything IPv4 on the underlay).
+    pub fn ipv4(&self) -> Ipv4Addr {
+        self.ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
     /// The largest inner Ethernet frame (without FCS, untagged) that fits the underlay MTU.
     pub fn overlay_frame_max(&self) -> u16 {
         self.underlay_mtu.saturating_sub(VXLAN_OVERHEAD - 14)
@@ -671,11 +679,35 @@ impl Config {
 
     fn validate_vtep(&self) -> Result<(), ConfigError> {
         let v = &self.vtep;
-        if v.ip.is_unspecified() || v.ip.is_multicast() || v.ip.is_broadcast() {
-            return Err(invalid(
-                "vtep.ip",
-                format!("{} is not a unicast address", v.ip),
-            ));
+        match (v.ip, v.ip6) {
+            (None, None) => {
+                return Err(invalid(
+                    "vtep.ip",
+                    "missing: set vtep.ip (IPv4), vtep.ip6 (IPv6) or both",
+                ))
+            }
+            (Some(ip), _) if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() => {
+                return Err(invalid("vtep.ip", format!("{ip} is not a unicast address")));
+            }
+            _ => {}
+        }
+        if v.ip.is_none() {
+            // What needs an IPv4 address of our own: a gateway, IGMP, a fleet's registration.
+            if v.gateway.is_some() {
+                return Err(invalid("vtep.gateway", "an IPv4 gateway needs vtep.ip"));
+            }
+            if let Some(i) = self.vni.iter().position(|n| n.group.is_some()) {
+                return Err(invalid(
+                    format!("vni[{i}].group"),
+                    "a multicast group is joined from vtep.ip: set it",
+                ));
+            }
+            if self.cluster.is_some() {
+                return Err(invalid(
+                    "cluster",
+                    "fleet members register an IPv4 VTEP: set vtep.ip",
+                ));
+            }
         }
         if let Some(mac) = v.mac {
             if mac.is_multicast() || mac.is_zero() {
@@ -766,7 +798,7 @@ impl Config {
             ));
         }
         if let Some(gw) = v.gateway {
-            if gw == v.ip {
+            if Some(gw) == v.ip {
                 return Err(invalid(
                     "vtep.gateway",
                     format!("{gw} is the VTEP's own address"),
@@ -959,10 +991,10 @@ impl Config {
         Ok(())
     }
 
-    /// A remote VTEP address: unicast, not ours, and IPv6 only with `vtep.ip6` set.
+    /// A remote VTEP address: unicast, not ours, and of a family this gateway has.
     fn check_remote(&self, key: String, ip: IpAddr) -> Result<(), ConfigError> {
         let own = match ip {
-            IpAddr::V4(a) => a == self.vtep.ip,
+            IpAddr::V4(a) => Some(a) == self.vtep.ip,
             IpAddr::V6(a) => Some(a) == self.vtep.ip6,
         };
         if own {
@@ -976,6 +1008,12 @@ impl Config {
             return Err(invalid(
                 key,
                 format!("{ip} is an IPv6 VTEP but vtep.ip6 is not set"),
+            ));
+        }
+        if ip.is_ipv4() && self.vtep.ip.is_none() {
+            return Err(invalid(
+                key,
+                format!("{ip} is an IPv4 VTEP but vtep.ip is not set"),
             ));
         }
         Ok(())
@@ -1181,7 +1219,7 @@ mac = "02:00:00:00:00:02"
         assert_eq!(cfg.ports.access, "net_pcap0");
         assert_eq!(cfg.ports.underlay, "net_null0");
         assert_eq!(cfg.workers.cores, vec![1]);
-        assert_eq!(cfg.vtep.ip, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(cfg.vtep.ip, Some(Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(cfg.vtep.mac, Some(mac("02:00:00:00:00:01")));
         assert_eq!(cfg.vni_for_vlan(vlan(100)), Some(vni(5000)));
         assert_eq!(cfg.vni_for_vlan(vlan(200)), Some(vni(5001)));
@@ -1208,6 +1246,36 @@ mac = "02:00:00:00:00:02"
             "vni[1].vlan",
         );
         parse_rejects(&BASE.replacen("vlan = 200", "vlan = 0", 1), "vni[1].vlan");
+    }
+
+    #[test]
+    fn an_ipv6_only_gateway_needs_no_ipv4_address_and_uses_none() {
+        let t = BASE
+            .replacen(
+                "[vtep]\nip = \"10.0.0.1\"\n",
+                "[vtep]\nip6 = \"fd00::1\"\n",
+                1,
+            )
+            .replace("\"10.0.0.2\"", "\"fd00::2\"")
+            .replace("\"10.0.0.3\"", "\"fd00::3\"");
+        let c = Config::from_toml_str(&t).unwrap();
+        assert_eq!(c.vtep.ip, None);
+        assert_eq!(c.vtep.ipv4(), Ipv4Addr::UNSPECIFIED);
+        c.validate(CORES).unwrap();
+        // IPv4 VTEPs, an IPv4 gateway or a group need an IPv4 address of our own.
+        let mut bad = c.clone();
+        bad.fdb[0].remote = Ipv4Addr::new(10, 0, 0, 2).into();
+        rejects(&bad, "fdb[0].remote");
+        let mut bad = c.clone();
+        bad.vtep.gateway = Some(Ipv4Addr::new(10, 0, 0, 254));
+        rejects(&bad, "vtep.gateway");
+        let mut bad = c.clone();
+        bad.vni[1].group = Some(Ipv4Addr::new(239, 1, 1, 1));
+        rejects(&bad, "vni[1].group");
+        // Neither address: the key is named.
+        let mut bad = c;
+        bad.vtep.ip6 = None;
+        rejects(&bad, "vtep.ip");
     }
 
     #[test]
@@ -1259,8 +1327,9 @@ mac = "02:00:00:00:00:02"
 
     #[test]
     fn rejects_missing_required_keys() {
+        // vtep.ip may be left out for vtep.ip6, but one of the two is required.
         let t = BASE.replacen("ip = \"10.0.0.1\"\n", "", 1);
-        parse_rejects(&t, "vtep.ip");
+        rejects(&Config::from_toml_str(&t).unwrap(), "vtep.ip");
         let t = BASE.replacen("[workers]\ncores = [1, 2]\n", "", 1);
         parse_rejects(&t, "workers");
     }
@@ -1300,7 +1369,7 @@ mac = "02:00:00:00:00:02"
     #[test]
     fn rejects_flood_to_self() {
         let mut c = base();
-        c.vni[0].flood.push(c.vtep.ip.into());
+        c.vni[0].flood.push(c.vtep.ipv4().into());
         rejects(&c, "vni[0].flood[2]");
     }
 
@@ -1365,13 +1434,13 @@ mac = "02:00:00:00:00:02"
     #[test]
     fn rejects_bad_vtep_addresses() {
         let mut c = base();
-        c.vtep.ip = Ipv4Addr::UNSPECIFIED;
+        c.vtep.ip = Some(Ipv4Addr::UNSPECIFIED);
         rejects(&c, "vtep.ip");
         let mut c = base();
         c.vtep.mac = Some(MacAddr::BROADCAST);
         rejects(&c, "vtep.mac");
         let mut c = base();
-        c.vtep.gateway = Some(c.vtep.ip);
+        c.vtep.gateway = c.vtep.ip;
         rejects(&c, "vtep.gateway");
     }
 
@@ -1463,7 +1532,7 @@ mac = "02:00:00:00:00:02"
     #[test]
     fn rejects_fdb_remote_self() {
         let mut c = base();
-        c.fdb[0].remote = c.vtep.ip.into();
+        c.fdb[0].remote = c.vtep.ipv4().into();
         rejects(&c, "fdb[0].remote");
     }
 
@@ -1607,13 +1676,13 @@ mac = "02:00:00:00:00:02"
         assert_eq!(k.prefix, "/vxgate");
         assert_eq!(k.lease_secs, 10);
         assert_eq!(k.mode, ClusterMode::Replicate);
-        assert_eq!(k.member_name(c.vtep.ip), "10.0.0.1");
+        assert_eq!(k.member_name(c.vtep.ipv4()), "10.0.0.1");
         assert!(!c.vni[0].arp_suppress);
         let c = with_cluster("mode = \"on-demand\"\nname = \"gw-a\"");
         c.validate(CORES).unwrap();
         let k = c.cluster.as_ref().unwrap();
         assert_eq!(
-            (k.mode, k.member_name(c.vtep.ip).as_str()),
+            (k.mode, k.member_name(c.vtep.ipv4()).as_str()),
             (ClusterMode::OnDemand, "gw-a")
         );
         // Round trip through TOML keeps the section.

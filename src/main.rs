@@ -212,7 +212,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         mempool: env.mempool().clone(),
     };
     tracing::info!(
-        access = %cfg.ports.access, underlay = %cfg.ports.underlay, vtep_ip = %cfg.vtep.ip,
+        access = %cfg.ports.access, underlay = %cfg.ports.underlay, vtep_ip = %cfg.vtep.ipv4(), vtep_ip6 = ?cfg.vtep.ip6,
         vtep_mac = %vtep_mac, workers = cfg.workers.cores.len(), "ports started"
     );
     let gw = runtime::start::<Dpdk>(

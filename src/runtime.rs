@@ -68,7 +68,7 @@ pub fn pipeline_settings(
     vtep_mac: MacAddr,
 ) -> Result<PipelineSettings, RuntimeError> {
     let v = &cfg.vtep;
-    let mut s = PipelineSettings::new(v.ip, vtep_mac);
+    let mut s = PipelineSettings::new(v.ipv4(), vtep_mac);
     s.udp_port = v.udp_port;
     s.set_src_port_range(v.src_port_range[0], v.src_port_range[1])?;
     s.ttl = v.ttl;
@@ -140,7 +140,7 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
         aging: Duration::from_secs(cfg.learning.aging_secs),
         max_learned_total: cfg.learning.max_total,
         vni_policy,
-        vtep_ip: cfg.vtep.ip,
+        vtep_ip: cfg.vtep.ipv4(),
         prefix_len: cfg.vtep.prefix_len,
         gateway: cfg.vtep.gateway,
         vtep_ip6: cfg.vtep.ip6,
@@ -167,7 +167,7 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
 pub fn fleet_settings(cfg: &Config) -> FleetSettings {
     let c = cfg.cluster.as_ref();
     FleetSettings {
-        member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.ip))),
+        member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.ipv4()))),
         arp_suppress: cfg
             .vni
             .iter()
@@ -299,7 +299,7 @@ pub fn start<I: Io>(
         telemetry = telemetry.with_device_stats(d);
     }
     let cluster = cfg.cluster.as_ref().map(|c| ClusterInfo {
-        member: c.member_name(cfg.vtep.ip),
+        member: c.member_name(cfg.vtep.ipv4()),
         endpoints: c.etcd.clone(),
         prefix: c.prefix.clone(),
         mode: c.mode,
@@ -402,7 +402,7 @@ pub fn start<I: Io>(
         let settings = etcd::EtcdSettings {
             cluster: c.clone(),
             member: info.member.clone(),
-            vtep_ip: cfg.vtep.ip,
+            vtep_ip: cfg.vtep.ipv4(),
             vtep_mac: Some(vtep_mac),
             vnis: vnis.clone(),
         };

@@ -241,7 +241,7 @@ pub fn underlay_frames(cfg: &Config, spec: &TrafficSpec) -> Vec<Vec<u8>> {
     };
     let fallback_ip = first_neighbor
         .and_then(|n| v4(&n.ip))
-        .unwrap_or_else(|| Ipv4Addr::from(u32::from(cfg.vtep.ip).wrapping_add(1)));
+        .unwrap_or_else(|| Ipv4Addr::from(u32::from(cfg.vtep.ipv4()).wrapping_add(1)));
     let hosts = clamp_hosts(spec.hosts_per_vni);
     let remotes: Vec<Vec<(MacAddr, Ipv4Addr)>> = cfg
         .vni
@@ -316,7 +316,7 @@ pub fn underlay_frames(cfg: &Config, spec: &TrafficSpec) -> Vec<Vec<u8>> {
                 },
                 &L3 {
                     src: remote_vtep,
-                    dst: cfg.vtep.ip,
+                    dst: cfg.vtep.ipv4(),
                     id: p.n as u16,
                     ttl: 64,
                     df: true,
@@ -667,7 +667,7 @@ mod tests {
             assert_eq!(u16_at(ip, 6), 0x4000, "DF");
             assert_eq!(ip[9], 17);
             let outer_src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-            assert_eq!(&ip[16..20], &cfg.vtep.ip.octets());
+            assert_eq!(&ip[16..20], &cfg.vtep.ipv4().octets());
             // The sending VTEP is the one the inner source MAC is statically bound to.
             let inner = &f[VXLAN_ENCAP_LEN..];
             let inner_src = MacAddr::from_slice(&inner[6..]).unwrap();

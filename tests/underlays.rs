@@ -425,3 +425,47 @@ fn vxlan_from_a_group_broadcast_or_unspecified_source_is_dropped_unlearned() {
     assert!(h.access_out.is_empty());
     assert!(h.events().is_empty(), "nothing learned");
 }
+
+#[test]
+fn an_ipv6_only_gateway_owns_no_ipv4_address() {
+    // vtep.ip left out: the pipeline holds 0.0.0.0, which must never count as ours.
+    let mut s = PipelineSettings::new(Ipv4Addr::UNSPECIFIED, VTEP_MAC);
+    s.vtep_ip6 = Some(V6_LOCAL);
+    s.set_src_port_range(SRC_PORT, SRC_PORT).unwrap();
+    let reference = settings();
+    for v in reference.vnis() {
+        s.add_vni(v.clone()).unwrap();
+    }
+    let mut h = Harness::new(s);
+    let inner = inner_frame(HOST_A, HOST_B, 64);
+    h.underlay_in.inject(&vxlan_frame(
+        VTEP_MAC,
+        R2_MAC,
+        R2,
+        Ipv4Addr::UNSPECIFIED,
+        9,
+        55555,
+        5000,
+        &inner,
+    ));
+    // An ARP request for 0.0.0.0 from a real sender.
+    let mut arp = MacAddr::BROADCAST.0.to_vec();
+    arp.extend_from_slice(&R2_MAC.0);
+    arp.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&R2_MAC.0);
+    arp.extend_from_slice(&R2.octets());
+    arp.extend_from_slice(&[0; 10]);
+    arp.resize(60, 0);
+    h.underlay_in.inject(&arp);
+    // IPv6 still works.
+    h.underlay_in.inject(&vxlan6_frame(
+        VTEP_MAC, R2_MAC, V6_PEER, V6_LOCAL, 55555, 5000, &inner,
+    ));
+    h.poll();
+    assert_eq!(
+        drops(&h),
+        vec![(DropReason::NotOurIp, 1), (DropReason::ArpNotForUs, 1)]
+    );
+    assert!(h.underlay_out.is_empty(), "no ARP reply for 0.0.0.0");
+    assert_eq!(h.access_out.drain(), vec![tagged(&inner, 100)]);
+}

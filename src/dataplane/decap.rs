@@ -148,7 +148,8 @@ fn decap_one<P: Packet>(
     let ip_dst = ip.dst_addr();
     let ihl = ip.header_len();
     let ip_total = usize::from(ip.total_len());
-    if ip_dst != s.vtep_ip {
+    // An IPv6-only gateway (vtep.ip unset, 0.0.0.0 here) owns no IPv4 address.
+    if ip_dst != s.vtep_ip || ip_dst.is_unspecified() {
         // RFC 7348 §4.2: VXLAN sent to a group this gateway joined is for us too, and so is
         // IGMP to its groups or to all systems (the queries it must answer).
         let igmp = ip.protocol() == IpProtocol::Unknown(IPPROTO_IGMP)
@@ -471,7 +472,7 @@ fn arp_in<P: Packet>(
     if sha.is_multicast() || sha.is_zero() || spa.is_unspecified() {
         return Err(DropReason::ArpNotForUs);
     }
-    if tpa != s.vtep_ip {
+    if tpa != s.vtep_ip || tpa.is_unspecified() {
         return gratuitous_arp_in(replica, spa, tpa, sha, c);
     }
     match replica.neighbor_seen(IpAddr::V4(spa), sha) {

@@ -55,8 +55,8 @@ pub enum FdbError {
     NeighborNotFound(IpAddr),
     #[error("the tunnel table is full ({} tunnels)", TunnelId::CAPACITY - 1)]
     TunnelsFull,
-    #[error("{0} is an IPv6 VTEP but this gateway has no IPv6 address (vtep.ip6)")]
-    NoIpv6Underlay(IpAddr),
+    #[error("{remote} needs {key} on this gateway (it has no address of that family)")]
+    NoAddressFamily { remote: IpAddr, key: &'static str },
 }
 
 /// Settings of the control plane, from the configuration.
@@ -494,7 +494,12 @@ impl ControlPlane {
     pub fn add_static(&mut self, key: FdbKey, remote: impl Into<IpAddr>) -> Result<u64, FdbError> {
         let remote = remote.into();
         if !self.neighbors.reaches(remote) {
-            return Err(FdbError::NoIpv6Underlay(remote));
+            let key = if remote.is_ipv6() {
+                "vtep.ip6"
+            } else {
+                "vtep.ip"
+            };
+            return Err(FdbError::NoAddressFamily { remote, key });
         }
         if self.tunnels.get(remote).is_none() && self.tunnels.is_full() {
             self.collect_tunnels();

@@ -123,9 +123,13 @@ impl NeighborTable {
         self.cfg.vtep_ip
     }
 
-    /// Whether this gateway can reach `ip`'s address family (IPv6 needs `vtep.ip6`).
+    /// Whether this gateway has an address of `ip`'s family to tunnel from (`vtep.ip`,
+    /// `vtep.ip6`).
     pub fn reaches(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() || self.cfg.vtep_ip6.is_some()
+        match ip {
+            IpAddr::V4(_) => !self.cfg.vtep_ip.is_unspecified(),
+            IpAddr::V6(_) => self.cfg.vtep_ip6.is_some(),
+        }
     }
 
     pub fn counters(&self) -> NeighborCounters {
