@@ -55,6 +55,7 @@ impl From<&FdbStats> for FdbSummary {
             neighbor_entries: s.neighbor_entries,
             published_generation: s.published_generation,
             local_entries: s.local_entries,
+            tunnels_full: s.tunnels_full,
         }
     }
 }

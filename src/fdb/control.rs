@@ -201,6 +201,8 @@ pub struct FdbStats {
     pub arp_requests: u64,
     /// Entries behind this gateway's access side (added field).
     pub local_entries: u64,
+    /// Addresses that got no tunnel because the tunnel table was full (added field).
+    pub tunnels_full: u64,
 }
 
 /// The single writer of the FDB and neighbour tables.
@@ -229,7 +231,7 @@ pub struct ControlPlane {
     /// Changes every time a tunnel is created or retired (for the metrics' label cache).
     tunnel_epoch: u64,
     tunnel_errors: u64,
-    /// Next hops to start resolving at the next poll (the configured flood lists).
+    /// Next hops of new tunnels, to start resolving at the end of the current or next poll.
     to_prepare: Vec<IpAddr>,
     lookups: HashMap<FdbKey, Lookup>,
     lookup_window: (Instant, u32),
@@ -243,13 +245,13 @@ impl ControlPlane {
     /// [`ControlPlane::with_max_entries`].
     pub fn new(settings: FdbSettings, links: Vec<WorkerLink>) -> ControlPlane {
         let mut cp = Self::empty(&settings, links);
+        // Each new tunnel's next hop is resolved at the first poll, after the integrator added
+        // the static neighbours.
         for (vni, list) in &settings.flood {
             for ip in list {
                 if let Some(tunnel) = cp.tunnel(*ip) {
                     cp.publish(Delta::FloodAdd { vni: *vni, tunnel });
                 }
-                // Resolved at the first poll, after the integrator added static neighbours.
-                cp.to_prepare.push(*ip);
             }
         }
         cp.static_flood = settings.flood;
@@ -384,8 +386,12 @@ impl ControlPlane {
         };
         match tunnel {
             Some(tunnel) => self.publish(Delta::FdbSet { key, tunnel }),
-            // No row for it: the replicas must not keep forwarding to an old one.
-            None => self.publish(Delta::FdbRemove { key }),
+            // No row for it: the entry goes (from the table too, so the replicas stay equal
+            // to it) rather than forwarding to where the MAC was before.
+            None => {
+                let _ = self.table.remove(key);
+                self.publish(Delta::FdbRemove { key });
+            }
         }
     }
 
@@ -434,11 +440,6 @@ impl ControlPlane {
     /// they do.
     pub fn tunnel_labels(&self) -> (u64, Vec<(TunnelId, IpAddr)>) {
         (self.tunnel_epoch, self.tunnels.iter().collect())
-    }
-
-    /// Tunnels that could not be created because the table was full.
-    pub fn tunnel_errors(&self) -> u64 {
-        self.tunnel_errors
     }
 
     fn send(&mut self, i: usize, v: Versioned) {
@@ -670,6 +671,7 @@ impl ControlPlane {
             backlog_deltas: self.backlogs.iter().map(|b| b.len() as u64).sum(),
             arp_requests: self.neighbors.counters().arp_requests,
             local_entries: self.table.local_count() as u64,
+            tunnels_full: self.tunnel_errors,
         }
     }
 
@@ -1164,6 +1166,16 @@ mod tests {
         assert_eq!(rs[0].tunnel_of(ip(7)), Some(TunnelId(7)));
         let new_key = key(100, 99_999);
         assert_eq!(cp.add_static(new_key, ip(5000)), Err(FdbError::TunnelsFull));
+        // A learned sender gets no tunnel either: counted, and the entry not published.
+        assert_eq!(rs[0].learn(key(100, 88_888), ip(6000), 1), Report::Sent);
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(cp.stats().tunnels_full, 1);
+        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(88_888)), None);
+        let held = cp
+            .entries(None)
+            .iter()
+            .any(|r| r.mac == MacAddr::from_u64(88_888));
+        assert!(!held, "the control plane holds no entry the replicas lack");
         // Row 7 loses its only entry: the next new address sweeps it and takes its id.
         assert!(cp.remove(key(100, 7)).is_ok());
         assert!(cp.add_static(new_key, ip(5000)).is_ok());

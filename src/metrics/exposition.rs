@@ -299,6 +299,12 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &[],
     ),
     (
+        "vxgate_tunnel_table_full_total",
+        "Remote addresses that got no tunnel (and no FDB entry) because the table was full.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
         "vxgate_igmp_reports_total",
         "IGMP membership reports and leaves sent for the joined groups.",
         MetricType::COUNTER,
@@ -616,6 +622,10 @@ impl Collector for TelemetryCollector {
             f.push("vxgate_tunnel_rx_packets_total", rxp);
             f.push("vxgate_tunnel_rx_bytes_total", rxb);
             f.push("vxgate_tunnels", vec![gauge(&[], rows.len() as f64)]);
+            f.push(
+                "vxgate_tunnel_table_full_total",
+                vec![counter(&[], t.fdb_summary().tunnels_full)],
+            );
         }
 
         let fleet = t.fleet_stats();
@@ -813,7 +823,7 @@ mod tests {
         let text = Exposition::new(t).unwrap().render().unwrap();
         for (name, _, ty, _) in FAMILIES {
             // Per-tunnel families have a series per tunnel, and this gateway has none.
-            if name.starts_with("vxgate_tunnel_") {
+            if name.starts_with("vxgate_tunnel_") && !name.starts_with("vxgate_tunnel_table") {
                 continue;
             }
             let ty = format!("{ty:?}").to_lowercase();

@@ -73,6 +73,7 @@ pub struct FdbSummary {
     pub neighbor_entries: u64,
     pub published_generation: u64,
     pub local_entries: u64,
+    pub tunnels_full: u64,
 }
 
 /// Shared observability state of one running gateway.
