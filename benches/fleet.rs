@@ -104,7 +104,7 @@ fn node(
     let es = etcd::EtcdSettings {
         cluster,
         member: name.to_string(),
-        vtep_ip: ip,
+        vtep_ip: ip.into(),
         vtep_mac: None,
         vnis: vec![vni()],
     };
@@ -172,7 +172,7 @@ async fn fill(c: &mut Client, prefix: &str, first: u64, n: u64, members: u64) ->
         let lease = c.lease_grant(600, None).await.unwrap().id();
         let ip = Ipv4Addr::new(10, 1, (m / 250) as u8, (m % 250 + 1) as u8);
         let name = format!("sim-{m}");
-        let v = schema::vtep_value(&name, ip, None, &[vni()]);
+        let v = schema::vtep_value(&name, ip.into(), None, &[vni()]);
         c.put(
             s.vtep_key(&name),
             v,
@@ -187,7 +187,7 @@ async fn fill(c: &mut Client, prefix: &str, first: u64, n: u64, members: u64) ->
     for i in first..first + n {
         let (lease, ip, name) = &leases[(i % members) as usize];
         let key = FdbKey::new(vni(), mac(i));
-        let v = schema::mac_value(*ip, name, &[]);
+        let v = schema::mac_value((*ip).into(), name, &[]);
         ops.push(TxnOp::put(
             s.mac_key(&key),
             v,

@@ -218,6 +218,14 @@ fn default_prefix_len() -> u8 {
 }
 
 impl VtepConfig {
+    /// The address a fleet member registers as its VTEP: `ip`, else `ip6`.
+    pub fn vtep_addr(&self) -> IpAddr {
+        match (self.ip, self.ip6) {
+            (None, Some(v6)) => IpAddr::V6(v6),
+            _ => IpAddr::V4(self.ipv4()),
+        }
+    }
+
     /// The IPv4 address, or 0.0.0.0 on an IPv6-only gateway (which then neither answers nor
     /// sends anything IPv4 on the underlay).
     pub fn ipv4(&self) -> Ipv4Addr {
@@ -445,7 +453,7 @@ fn default_lookups_per_sec() -> u32 {
 
 impl ClusterConfig {
     /// The member name: configured, or the VTEP address.
-    pub fn member_name(&self, vtep_ip: Ipv4Addr) -> String {
+    pub fn member_name(&self, vtep_ip: IpAddr) -> String {
         self.name.clone().unwrap_or_else(|| vtep_ip.to_string())
     }
 }
@@ -700,12 +708,6 @@ impl Config {
                 return Err(invalid(
                     format!("vni[{i}].group"),
                     "a multicast group is joined from vtep.ip: set it",
-                ));
-            }
-            if self.cluster.is_some() {
-                return Err(invalid(
-                    "cluster",
-                    "fleet members register an IPv4 VTEP: set vtep.ip",
                 ));
             }
         }
@@ -1676,13 +1678,13 @@ mac = "02:00:00:00:00:02"
         assert_eq!(k.prefix, "/vxgate");
         assert_eq!(k.lease_secs, 10);
         assert_eq!(k.mode, ClusterMode::Replicate);
-        assert_eq!(k.member_name(c.vtep.ipv4()), "10.0.0.1");
+        assert_eq!(k.member_name(c.vtep.vtep_addr()), "10.0.0.1");
         assert!(!c.vni[0].arp_suppress);
         let c = with_cluster("mode = \"on-demand\"\nname = \"gw-a\"");
         c.validate(CORES).unwrap();
         let k = c.cluster.as_ref().unwrap();
         assert_eq!(
-            (k.mode, k.member_name(c.vtep.ipv4()).as_str()),
+            (k.mode, k.member_name(c.vtep.vtep_addr()).as_str()),
             (ClusterMode::OnDemand, "gw-a")
         );
         // Round trip through TOML keeps the section.

@@ -167,7 +167,7 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
 pub fn fleet_settings(cfg: &Config) -> FleetSettings {
     let c = cfg.cluster.as_ref();
     FleetSettings {
-        member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.ipv4()))),
+        member: Arc::from(c.map_or(String::new(), |c| c.member_name(cfg.vtep.vtep_addr()))),
         arp_suppress: cfg
             .vni
             .iter()
@@ -299,7 +299,7 @@ pub fn start<I: Io>(
         telemetry = telemetry.with_device_stats(d);
     }
     let cluster = cfg.cluster.as_ref().map(|c| ClusterInfo {
-        member: c.member_name(cfg.vtep.ipv4()),
+        member: c.member_name(cfg.vtep.vtep_addr()),
         endpoints: c.etcd.clone(),
         prefix: c.prefix.clone(),
         mode: c.mode,
@@ -402,7 +402,7 @@ pub fn start<I: Io>(
         let settings = etcd::EtcdSettings {
             cluster: c.clone(),
             member: info.member.clone(),
-            vtep_ip: cfg.vtep.ipv4(),
+            vtep_ip: cfg.vtep.vtep_addr(),
             vtep_mac: Some(vtep_mac),
             vnis: vnis.clone(),
         };

@@ -95,7 +95,7 @@ fn fleet_example_parses_and_validates() {
     cfg.validate(&[0, 1]).unwrap();
     let c = cfg.cluster.as_ref().unwrap();
     assert_eq!(c.etcd.len(), 3);
-    assert_eq!(c.member_name(cfg.vtep.ipv4()), "gw-rack11");
+    assert_eq!(c.member_name(cfg.vtep.vtep_addr()), "gw-rack11");
     assert_eq!(c.mode, vxgate::config::ClusterMode::Replicate);
     assert!(cfg.vni[0].arp_suppress && !cfg.vni[1].arp_suppress);
 }

@@ -12,7 +12,7 @@
 //! once; one that dies vanishes when its lease expires (`lease_secs`).
 
 use std::collections::{HashSet, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,7 +50,7 @@ const REQUEST_POLL: Duration = Duration::from_millis(2);
 pub struct EtcdSettings {
     pub cluster: ClusterConfig,
     pub member: String,
-    pub vtep_ip: Ipv4Addr,
+    pub vtep_ip: IpAddr,
     pub vtep_mac: Option<MacAddr>,
     pub vnis: Vec<Vni>,
 }

@@ -15,7 +15,7 @@
 //! - Keys are parsed strictly; a key or value that does not parse is skipped and counted, never
 //!   trusted (another writer may share the prefix).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use crate::types::{MacAddr, Vni};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VtepValue {
     pub name: String,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     pub vnis: Vec<u32>,
@@ -39,7 +39,7 @@ pub struct VtepValue {
 /// The value of a `macs/<vni>/<mac>` key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MacValue {
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     pub member: String,
     #[serde(default)]
     pub ips: Vec<Ipv4Addr>,
@@ -119,10 +119,16 @@ impl Schema {
     }
 }
 
+/// Whether `ip` can be a VTEP: a unicast address of either family.
+fn is_vtep(ip: IpAddr) -> bool {
+    let broadcast = matches!(ip, IpAddr::V4(a) if a.is_broadcast());
+    !(ip.is_unspecified() || ip.is_multicast() || broadcast)
+}
+
 /// A member from its registration value (the key's name must match the value's).
 pub fn parse_member(name: &str, value: &[u8]) -> Option<Member> {
     let v: VtepValue = serde_json::from_slice(value).ok()?;
-    if v.name != name || v.ip.is_unspecified() || v.ip.is_multicast() || v.ip.is_broadcast() {
+    if v.name != name || !is_vtep(v.ip) {
         return None;
     }
     let mac = match &v.mac {
@@ -142,7 +148,7 @@ pub fn parse_member(name: &str, value: &[u8]) -> Option<Member> {
 /// A remote entry from a MAC key's value.
 pub fn parse_mac(key: FdbKey, value: &[u8]) -> Option<RemoteEntry> {
     let v: MacValue = serde_json::from_slice(value).ok()?;
-    if v.vtep.is_unspecified() || v.vtep.is_multicast() || v.vtep.is_broadcast() {
+    if !is_vtep(v.vtep) {
         return None;
     }
     if v.member.is_empty() {
@@ -159,7 +165,7 @@ pub fn parse_mac(key: FdbKey, value: &[u8]) -> Option<RemoteEntry> {
 }
 
 /// The JSON of a MAC key's value.
-pub fn mac_value(vtep: Ipv4Addr, member: &str, ips: &[Ipv4Addr]) -> String {
+pub fn mac_value(vtep: IpAddr, member: &str, ips: &[Ipv4Addr]) -> String {
     serde_json::to_string(&MacValue {
         vtep,
         member: member.to_string(),
@@ -169,7 +175,7 @@ pub fn mac_value(vtep: Ipv4Addr, member: &str, ips: &[Ipv4Addr]) -> String {
 }
 
 /// The JSON of a registration value.
-pub fn vtep_value(name: &str, ip: Ipv4Addr, mac: Option<MacAddr>, vnis: &[Vni]) -> String {
+pub fn vtep_value(name: &str, ip: IpAddr, mac: Option<MacAddr>, vnis: &[Vni]) -> String {
     serde_json::to_string(&VtepValue {
         name: name.to_string(),
         ip,
@@ -243,11 +249,17 @@ mod tests {
     #[test]
     fn values_round_trip_and_bad_ones_are_refused() {
         let vni = Vni::new(7).unwrap();
-        let v = vtep_value("gw-a", Ipv4Addr::new(192, 0, 2, 1), None, &[vni]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let v = vtep_value("gw-a", a, None, &[vni]);
         let m = parse_member("gw-a", v.as_bytes()).unwrap();
+        assert_eq!((m.vtep, m.vnis.as_slice()), (a, &[vni][..]));
+        // An IPv6 VTEP registers the same way.
+        let a6: IpAddr = "fd00::1".parse().unwrap();
+        let v6 = vtep_value("gw-6", a6, None, &[vni]);
+        assert!(v6.contains(r#""ip":"fd00::1""#), "{v6}");
         assert_eq!(
-            (m.vtep, m.vnis.as_slice()),
-            (Ipv4Addr::new(192, 0, 2, 1), &[vni][..])
+            parse_member("gw-6", v6.as_bytes()).map(|m| m.vtep),
+            Some(a6)
         );
         assert_eq!(
             parse_member("gw-b", v.as_bytes()),
@@ -256,15 +268,17 @@ mod tests {
         );
         let k = FdbKey::new(vni, MacAddr::from_u64(5));
         let ips = [Ipv4Addr::new(10, 0, 0, 1)];
-        let e = parse_mac(
-            k,
-            mac_value(Ipv4Addr::new(192, 0, 2, 9), "gw-b", &ips).as_bytes(),
-        );
-        let e = e.unwrap();
+        let b: IpAddr = "192.0.2.9".parse().unwrap();
+        let e = parse_mac(k, mac_value(b, "gw-b", &ips).as_bytes()).unwrap();
         assert_eq!(
             (e.vtep, &*e.origin, e.ips.as_slice()),
-            (Ipv4Addr::new(192, 0, 2, 9), "gw-b", &ips[..])
+            (b, "gw-b", &ips[..])
         );
+        let b6: IpAddr = "fd00::9".parse().unwrap();
+        let e6 = parse_mac(k, mac_value(b6, "gw-b", &[]).as_bytes()).unwrap();
+        assert_eq!(e6.vtep, b6);
+        assert_eq!(parse_mac(k, br#"{"vtep":"ff02::1","member":"x"}"#), None);
+        assert_eq!(parse_mac(k, br#"{"vtep":"::","member":"x"}"#), None);
         assert_eq!(parse_mac(k, b"{}"), None);
         assert_eq!(parse_mac(k, br#"{"vtep":"0.0.0.0","member":"x"}"#), None);
         assert_eq!(parse_mac(k, br#"{"vtep":"192.0.2.1","member":""}"#), None);

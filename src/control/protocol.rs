@@ -178,7 +178,7 @@ pub struct FdbEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberEntry {
     pub name: String,
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     pub vnis: Vec<u32>,
     pub version: String,
 }

@@ -868,7 +868,10 @@ impl ControlPlane {
         }
         // Another gateway's VNI we do not serve, a static entry in the way, or a full table:
         // the entry is not held here.
-        let vtep = IpAddr::V4(e.vtep);
+        let vtep = e.vtep;
+        if !self.neighbors.reaches(vtep) {
+            return;
+        }
         if let Ok(changed) = self.table.set_remote(e.key, vtep, self.now) {
             if changed {
                 self.publish_fdb(e.key, vtep);
@@ -908,8 +911,10 @@ impl ControlPlane {
         for m in self.members.values() {
             for vni in &m.vnis {
                 let configured = self.static_flood.get(vni);
-                let vtep = IpAddr::V4(m.vtep);
+                let vtep = m.vtep;
+                // A member of a family this gateway has no address in cannot be reached.
                 if self.table.serves(*vni)
+                    && self.neighbors.reaches(vtep)
                     && vtep != own
                     && !configured.is_some_and(|l| l.contains(&vtep))
                 {
@@ -953,7 +958,7 @@ impl ControlPlane {
     }
 
     fn neighbors_vtep(&self) -> IpAddr {
-        IpAddr::V4(self.neighbors.vtep_ip())
+        self.neighbors.own_vtep()
     }
 
     /// The fleet members known (this gateway excluded), by name.
@@ -1283,17 +1288,10 @@ mod tests {
         (cp, replicas)
     }
 
-    fn v4(ip: IpAddr) -> Ipv4Addr {
-        match ip {
-            IpAddr::V4(a) => a,
-            IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        }
-    }
-
     fn member(name: &str, vtep: IpAddr, vnis: &[u32]) -> Member {
         Member {
             name: Arc::from(name),
-            vtep: v4(vtep),
+            vtep,
             mac: None,
             vnis: vnis.iter().map(|v| vni(*v)).collect(),
             version: "t".into(),
@@ -1303,7 +1301,7 @@ mod tests {
     fn remote(k: FdbKey, vtep: IpAddr, origin: &str, ips: &[Ipv4Addr]) -> RemoteEntry {
         RemoteEntry {
             key: k,
-            vtep: v4(vtep),
+            vtep,
             origin: Arc::from(origin),
             ips: ips.to_vec(),
         }
@@ -1385,6 +1383,44 @@ mod tests {
         converge(&mut cp, &mut rs, t0);
         assert_eq!(rs[0].take_solicit(), Some(C));
         assert_eq!(rs[0].take_solicit(), None);
+    }
+
+    #[test]
+    fn members_and_entries_of_an_unreachable_family_are_left_out() {
+        // This gateway has no IPv6 address: an IPv6 member and what it publishes are skipped.
+        let (mut cp, mut rs) = fleet_setup(false);
+        let t0 = Instant::now();
+        let v6: IpAddr = "fd00::2".parse().unwrap();
+        cp.apply_source(SourceUpdate::MemberUp(member("six", v6, &[100])), t0);
+        cp.apply_source(SourceUpdate::MemberUp(member("b", B, &[100])), t0);
+        cp.apply_source(
+            SourceUpdate::Upsert(remote(key(100, 61), v6, "six", &[])),
+            t0,
+        );
+        converge(&mut cp, &mut rs, t0);
+        assert_eq!(rs[0].flood_remotes(vni(100)), vec![A, B]);
+        assert_eq!(rs[0].lookup(vni(100), MacAddr::from_u64(61)), None);
+        assert!(cp.tunnels().iter().all(|t| t.remote.is_ipv4()));
+
+        // With an IPv6 address of its own, the same member joins the flood list.
+        let (links, mut rs6): (Vec<_>, Vec<_>) = (0..1).map(|_| channel(8, 64)).unzip();
+        for r in &mut rs6 {
+            r.reserve_flood(&[vni(100)]);
+        }
+        let mut s = settings();
+        s.vtep_ip6 = Some("fd00::1".parse().unwrap());
+        let mut cp6 = ControlPlane::new(s, links).with_fleet(fleet(false));
+        cp6.apply_source(SourceUpdate::MemberUp(member("six", v6, &[100])), t0);
+        cp6.apply_source(
+            SourceUpdate::Upsert(remote(key(100, 61), v6, "six", &[])),
+            t0,
+        );
+        converge(&mut cp6, &mut rs6, t0);
+        assert_eq!(rs6[0].flood_remotes(vni(100)), vec![v6]);
+        assert_eq!(
+            rs6[0].lookup_remote(vni(100), MacAddr::from_u64(61)),
+            Some(v6)
+        );
     }
 
     #[test]

@@ -123,6 +123,14 @@ impl NeighborTable {
         self.cfg.vtep_ip
     }
 
+    /// The address this gateway registers as its VTEP: the IPv4 one when it has one.
+    pub fn own_vtep(&self) -> IpAddr {
+        match (self.cfg.vtep_ip, self.cfg.vtep_ip6) {
+            (v4, Some(v6)) if v4.is_unspecified() => IpAddr::V6(v6),
+            (v4, _) => IpAddr::V4(v4),
+        }
+    }
+
     /// Whether this gateway has an address of `ip`'s family to tunnel from (`vtep.ip`,
     /// `vtep.ip6`).
     pub fn reaches(&self, ip: IpAddr) -> bool {

@@ -18,7 +18,7 @@
 //! - The control plane asks the source to publish what its access side learns and to look up
 //!   misses (on-demand); the source decides how (etcd: keys under this gateway's lease).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -31,7 +31,7 @@ use crate::types::{MacAddr, Vni};
 pub struct RemoteEntry {
     pub key: FdbKey,
     /// The VTEP the MAC sits behind.
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     /// Which member published it (shown by `vxgate fdb list`).
     pub origin: Arc<str>,
     /// IPv4 addresses seen for the MAC (ARP suppression answers for these).
@@ -42,7 +42,7 @@ pub struct RemoteEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub name: Arc<str>,
-    pub vtep: Ipv4Addr,
+    pub vtep: IpAddr,
     pub mac: Option<MacAddr>,
     /// The VNIs it serves: it joins their flood lists.
     pub vnis: Vec<Vni>,
