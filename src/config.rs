@@ -369,13 +369,40 @@ impl Default for MetricsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     pub socket: PathBuf,
+    /// Warm restart: save the learned FDB and resolved neighbours on a clean stop and restore
+    /// them at start (off by default).
+    pub warm_restart: bool,
+    /// Where; default `<socket name>-state.json` beside the control socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for ControlConfig {
     fn default() -> Self {
         ControlConfig {
             socket: PathBuf::from("/run/vxgate/control.sock"),
+            warm_restart: false,
+            state_file: None,
         }
+    }
+}
+
+impl ControlConfig {
+    /// The warm-restart state file, when warm restart is on.
+    pub fn state_path(&self) -> Option<PathBuf> {
+        if !self.warm_restart {
+            return None;
+        }
+        Some(self.state_file.clone().unwrap_or_else(|| {
+            let stem = self
+                .socket
+                .file_stem()
+                .map_or_else(|| "vxgate".into(), |s| s.to_string_lossy().into_owned());
+            self.socket
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join(format!("{stem}-state.json"))
+        }))
     }
 }
 

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,9 +23,9 @@ use crate::config::{ClusterMode, Config};
 use crate::control::{self, ControlError};
 use crate::dataplane::{DropReason, LatencySink, PipelineSettings, VniSettings, Worker};
 use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, FleetSettings, VniPolicy};
-use crate::fdb::replica;
 use crate::fdb::source::source_channel;
 use crate::fdb::FdbKey;
+use crate::fdb::{replica, state};
 use crate::io::{Io, WorkerIo};
 use crate::metrics::histogram::{latency_pair, LatencyCollector, LatencyRecorder};
 use crate::metrics::telemetry::{DeviceStatsSource, PortNames, Telemetry};
@@ -231,6 +232,8 @@ pub struct Gateway {
     requests: crossbeam_channel::Sender<control::ControlMsg>,
     pub telemetry: Arc<Telemetry>,
     started: Instant,
+    /// Where a clean stop saves the warm-restart state.
+    state_file: Option<PathBuf>,
 }
 
 /// Starts workers (one per queue pair in `ios`, in order), the control thread, the control
@@ -272,6 +275,23 @@ pub fn start<I: Io>(
     }
     for e in &cfg.fdb {
         cp.add_static(FdbKey::new(e.vni, e.mac), e.remote)?;
+    }
+    // Warm restart: what the previous run learned, before the first packet.
+    let state_file = cfg.control.state_path();
+    if let Some(path) = &state_file {
+        match state::load(path) {
+            Ok(Some(saved)) => {
+                let n = cp.restore(&saved, state::unix_now());
+                tracing::info!(
+                    "warm restart: {n} of {} learned entries and {} neighbours restored from {}",
+                    saved.fdb.len(),
+                    saved.neighbors.len(),
+                    path.display()
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("warm restart: starting empty: {e}"),
+        }
     }
     cp.poll(Instant::now());
     // Static entries are in the replicas before the first packet: apply them here, on this
@@ -327,6 +347,7 @@ pub fn start<I: Io>(
         requests: req_tx.clone(),
         telemetry: telemetry.clone(),
         started: Instant::now(),
+        state_file,
     };
 
     // Workers report whether they initialised before the gateway counts as started.
@@ -502,6 +523,18 @@ impl Gateway {
         let elapsed = self.started.elapsed();
         self.control_stop.store(true, Ordering::Relaxed);
         let cp = self.control.take().and_then(|h| h.join().ok());
+        if let (Some(cp), Some(path)) = (&cp, &self.state_file) {
+            let saved = cp.saved_state(state::unix_now());
+            match state::save(path, &saved) {
+                Ok(()) => tracing::info!(
+                    "warm restart: {} learned entries and {} neighbours saved to {}",
+                    saved.fdb.len(),
+                    saved.neighbors.len(),
+                    path.display()
+                ),
+                Err(e) => tracing::warn!("warm restart: state not saved: {e}"),
+            }
+        }
         if let Some(h) = self.socket.take() {
             let _ = h.join();
         }

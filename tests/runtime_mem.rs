@@ -156,3 +156,80 @@ fn running_gateway_forwards_and_obeys_the_control_socket() {
 }
 
 use vxgate::MacAddr;
+
+/// One gateway on fresh software rings: (gateway, rings).
+fn start_mem(cfg: &Config) -> (runtime::Gateway, Vec<MemRing>) {
+    let rings: Vec<MemRing> = (0..4).map(|_| MemRing::new(4096)).collect();
+    let io = WorkerIo::<Mem> {
+        access_rx: MemRx(rings[0].clone()),
+        access_tx: MemTx(rings[1].clone()),
+        underlay_rx: MemRx(rings[2].clone()),
+        underlay_tx: MemTx(rings[3].clone()),
+        pool: MemPool::new(4096),
+    };
+    let opts = StartOptions {
+        pin_workers: false,
+        ..StartOptions::default()
+    };
+    (
+        runtime::start::<Mem>(cfg, VTEP_MAC, vec![io], opts).unwrap(),
+        rings,
+    )
+}
+
+#[test]
+fn warm_restart_sends_the_first_frames_to_learned_macs_unicast() {
+    let dir = std::env::temp_dir().join(format!("vxgate-warm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = config(&dir);
+    assert_eq!(cfg.control.state_path(), None, "off by default");
+    cfg.control.warm_restart = true;
+    let state = cfg.control.state_path().unwrap();
+    assert_eq!(state, dir.join("ctl-state.json"));
+    let _ = std::fs::remove_file(&state);
+
+    // First run: HOST_B is learned behind R4 from decapsulated traffic.
+    let (gw, rings) = start_mem(&cfg);
+    let from_b = inner_frame(HOST_A, HOST_B, 90);
+    rings[2].inject(&vxlan_frame(
+        VTEP_MAC, R4_MAC, R4, VTEP_IP, 9, 60000, 5000, &from_b,
+    ));
+    assert_eq!(wait_for(&rings[1], 1).len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !format!(
+        "{:?}",
+        client::request(&cfg.control.socket, &Request::FdbList { vni: None }).unwrap()
+    )
+    .contains(&HOST_B.to_string())
+    {
+        assert!(Instant::now() < deadline, "not learned");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = gw.shutdown();
+    assert!(state.exists(), "a clean stop saves the state");
+
+    // Second run: the first frame to HOST_B goes to R4 alone, not flooded to three VTEPs.
+    let (gw, rings) = start_mem(&cfg);
+    let to_b = inner_frame(HOST_B, HOST_A, 100);
+    rings[0].inject(&tagged(&to_b, 100));
+    let out = wait_for(&rings[3], 1);
+    assert_eq!(
+        out,
+        vec![vxlan_frame(
+            R4_MAC, VTEP_MAC, VTEP_IP, R4, 1, SRC_PORT, 5000, &to_b
+        )]
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(rings[3].is_empty(), "no flood copies");
+    let (summary, _) = gw.shutdown();
+    assert_eq!(summary.flood, 0);
+
+    // Without warm restart the same start floods.
+    let mut cold = cfg.clone();
+    cold.control.warm_restart = false;
+    let (gw, rings) = start_mem(&cold);
+    rings[0].inject(&tagged(&to_b, 100));
+    assert_eq!(wait_for(&rings[3], 3).len(), 3);
+    let _ = gw.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

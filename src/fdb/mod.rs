@@ -20,6 +20,7 @@ pub mod hash;
 pub mod neighbor;
 pub mod replica;
 pub mod source;
+pub mod state;
 pub mod table;
 pub mod tunnel;
 

@@ -257,6 +257,16 @@ impl NeighborTable {
         self.sync_all(out);
     }
 
+    /// A neighbour resolved before a restart (warm restart): resolved again without asking,
+    /// unless a static entry says otherwise. Its next hop is published once a tunnel wants it.
+    pub fn restore(&mut self, ip: IpAddr, mac: MacAddr) {
+        if mac.is_multicast() || mac.is_zero() || matches!(self.arp.get(&ip), Some(Arp::Static(_)))
+        {
+            return;
+        }
+        self.arp.insert(ip, Arp::Resolved(mac));
+    }
+
     /// Deletes the ARP cache entry of `ip`, whatever its state.
     pub fn remove(&mut self, ip: IpAddr, out: &mut Vec<Delta>) -> Result<(), FdbError> {
         self.arp.remove(&ip).ok_or(FdbError::NeighborNotFound(ip))?;

@@ -150,6 +150,11 @@ impl FdbTable {
     }
 
     /// The bound on all entries together.
+    /// The ageing time of learned entries.
+    pub fn aging(&self) -> Duration {
+        self.aging
+    }
+
     pub fn max_entries(&self) -> usize {
         self.max_entries
     }
