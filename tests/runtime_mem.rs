@@ -67,24 +67,7 @@ fn running_gateway_forwards_and_obeys_the_control_socket() {
     let dir = std::env::temp_dir().join(format!("vxgate-rt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = config(&dir);
-    let rings: Vec<MemRing> = (0..4).map(|_| MemRing::new(4096)).collect();
-    let io = WorkerIo::<Mem> {
-        access_rx: MemRx(rings[0].clone()),
-        access_tx: MemTx(rings[1].clone()),
-        underlay_rx: MemRx(rings[2].clone()),
-        underlay_tx: MemTx(rings[3].clone()),
-        pool: MemPool::new(4096),
-    };
-    let gw = runtime::start::<Mem>(
-        &cfg,
-        VTEP_MAC,
-        vec![io],
-        StartOptions {
-            pin_workers: false,
-            ..StartOptions::default()
-        },
-    )
-    .unwrap();
+    let (gw, rings) = start_mem(&cfg);
 
     // Unknown unicast floods to the three VTEPs.
     let inner = inner_frame(HOST_B, HOST_A, 100);
