@@ -34,20 +34,28 @@ fn started(s: PipelineSettings) -> Harness {
     h
 }
 
-/// An IPv4 frame carrying IGMP `msg` from `src` to `dst`, with a correct checksum.
-fn igmp_frame(dst_mac: MacAddr, dst: Ipv4Addr, msg: &[u8]) -> Vec<u8> {
+/// An Ethernet/IPv4 frame (TTL 1, protocol 2, IP `options`) carrying IGMP `msg`, both
+/// checksums filled in, padded to the Ethernet minimum.
+fn igmp_ip_frame(
+    (dst_mac, src_mac): (MacAddr, MacAddr),
+    (src, dst): (Ipv4Addr, Ipv4Addr),
+    options: &[u8],
+    msg: &[u8],
+) -> Vec<u8> {
     let mut m = msg.to_vec();
     m[2..4].copy_from_slice(&[0, 0]);
     let c = cksum(&m);
     m[2..4].copy_from_slice(&c.to_be_bytes());
-    let total = 20 + m.len();
-    let mut ip = vec![0x45, 0, 0, total as u8, 0, 0, 0, 0, 1, 2, 0, 0];
-    ip.extend_from_slice(&[192, 0, 2, 254]);
+    let ihl = (20 + options.len()) / 4;
+    let total = 20 + options.len() + m.len();
+    let mut ip = vec![0x40 | ihl as u8, 0, 0, total as u8, 0, 0, 0, 0, 1, 2, 0, 0];
+    ip.extend_from_slice(&src.octets());
     ip.extend_from_slice(&dst.octets());
+    ip.extend_from_slice(options);
     let c = cksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let mut f = dst_mac.0.to_vec();
-    f.extend_from_slice(&R2_MAC.0);
+    f.extend_from_slice(&src_mac.0);
     f.extend_from_slice(&[0x08, 0x00]);
     f.extend_from_slice(&ip);
     f.extend_from_slice(&m);
@@ -55,25 +63,20 @@ fn igmp_frame(dst_mac: MacAddr, dst: Ipv4Addr, msg: &[u8]) -> Vec<u8> {
     f
 }
 
-/// The report the gateway sends: IPv4 with Router Alert, TTL 1, then the IGMP message.
+/// IGMP `msg` from the underlay's router (192.0.2.254 at R2_MAC) to `dst`.
+fn igmp_frame(dst_mac: MacAddr, dst: Ipv4Addr, msg: &[u8]) -> Vec<u8> {
+    let router = Ipv4Addr::new(192, 0, 2, 254);
+    igmp_ip_frame((dst_mac, R2_MAC), (router, dst), &[], msg)
+}
+
+/// The report the gateway sends: IPv4 with Router Alert (RFC 2113), TTL 1, then the IGMP message.
 fn report(dst_mac: MacAddr, dst: Ipv4Addr, msg: &[u8]) -> Vec<u8> {
-    let mut m = msg.to_vec();
-    let c = cksum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
-    let total = 24 + m.len();
-    let mut ip = vec![0x46, 0, 0, total as u8, 0, 0, 0, 0, 1, 2, 0, 0];
-    ip.extend_from_slice(&VTEP_IP.octets());
-    ip.extend_from_slice(&dst.octets());
-    ip.extend_from_slice(&[0x94, 0x04, 0, 0]);
-    let c = cksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let mut f = dst_mac.0.to_vec();
-    f.extend_from_slice(&VTEP_MAC.0);
-    f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&m);
-    f.resize(f.len().max(60), 0);
-    f
+    igmp_ip_frame(
+        (dst_mac, VTEP_MAC),
+        (VTEP_IP, dst),
+        &[0x94, 0x04, 0, 0],
+        msg,
+    )
 }
 
 fn v3_report(record: u8) -> Vec<u8> {

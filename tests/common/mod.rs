@@ -160,11 +160,19 @@ pub fn vxlan_frame_ttl(
     let c = cksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);
+    f.extend_from_slice(&udp_vxlan(src_port, vni, inner));
+    f
+}
+
+/// A UDP datagram to port 4789 (checksum 0) carrying the VXLAN header (I flag, `vni`) and
+/// `inner`.
+pub fn udp_vxlan(src_port: u16, vni: u32, inner: &[u8]) -> Vec<u8> {
     let ulen = 8 + 8 + inner.len();
-    f.extend_from_slice(&src_port.to_be_bytes());
-    f.extend_from_slice(&4789u16.to_be_bytes());
-    f.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
-    f.extend_from_slice(&[
+    let mut d = Vec::with_capacity(ulen);
+    d.extend_from_slice(&src_port.to_be_bytes());
+    d.extend_from_slice(&4789u16.to_be_bytes());
+    d.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
+    d.extend_from_slice(&[
         0x08,
         0,
         0,
@@ -174,8 +182,8 @@ pub fn vxlan_frame_ttl(
         vni as u8,
         0,
     ]);
-    f.extend_from_slice(inner);
-    f
+    d.extend_from_slice(inner);
+    d
 }
 
 /// VXLAN over IPv6 as RFC 7348 and RFC 8200 prescribe: hop limit 64, flow label 0, a UDP
@@ -207,22 +215,8 @@ pub fn vxlan6_frame_with(
     flow: u32,
     hop_limit: u8,
 ) -> Vec<u8> {
-    let mut udp = Vec::new();
-    let ulen = 8 + 8 + inner.len();
-    udp.extend_from_slice(&src_port.to_be_bytes());
-    udp.extend_from_slice(&4789u16.to_be_bytes());
-    udp.extend_from_slice(&[(ulen >> 8) as u8, ulen as u8, 0, 0]);
-    udp.extend_from_slice(&[
-        0x08,
-        0,
-        0,
-        0,
-        (vni >> 16) as u8,
-        (vni >> 8) as u8,
-        vni as u8,
-        0,
-    ]);
-    udp.extend_from_slice(inner);
+    let mut udp = udp_vxlan(src_port, vni, inner);
+    let ulen = udp.len();
     let mut pseudo = Vec::new();
     pseudo.extend_from_slice(&src_ip.octets());
     pseudo.extend_from_slice(&dst_ip.octets());
