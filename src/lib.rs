@@ -17,6 +17,7 @@ pub mod fdb;
 pub mod io;
 pub mod metrics;
 pub mod pcap;
+pub mod reload;
 pub mod runtime;
 pub mod trafficgen;
 pub mod types;

@@ -18,6 +18,7 @@ use std::time::Instant;
 use super::decap::decap_burst;
 use super::encap::{encap_burst, EncapState};
 use super::originate::{igmp_report, solicit, Membership};
+use super::reconfig::ReconfigReceiver;
 use super::settings::PipelineSettings;
 use super::tx::{TxPort, TxSink};
 use crate::fdb::Replica;
@@ -62,6 +63,8 @@ pub struct Worker<I: Io, L: LatencySink = ()> {
     /// The last worker second an unsolicited IGMP report went out (worker 0 only; RFC 3376
     /// §8.1 robustness: the first report is repeated once).
     igmp_reported: u32,
+    /// Where reloads hand this worker new settings (none in tests that never reload).
+    reconfig: Option<ReconfigReceiver>,
 }
 
 impl<I: Io, L: LatencySink> Worker<I, L> {
@@ -92,7 +95,14 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
             burst_size: BURST_SIZE,
             started: Instant::now(),
             igmp_reported: 0,
+            reconfig: None,
         }
+    }
+
+    /// Takes new settings from `rx` when a reload's [`crate::fdb::Delta::Reconfigure`] comes.
+    pub fn with_reconfig(mut self, rx: ReconfigReceiver) -> Self {
+        self.reconfig = Some(rx);
+        self
     }
 
     /// Receives at most `n` packets per queue per iteration (clamped to 1..=BURST_SIZE).
@@ -115,7 +125,44 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
                 .flush(&self.counters.underlay_tx, &self.counters);
         }
         // Drain deltas that arrived meanwhile so the applied generation is final.
-        self.replica.apply_pending(usize::MAX);
+        self.apply_deltas(usize::MAX);
+    }
+
+    /// Applies up to `max` pending deltas, carrying out a reload met on the way; returns
+    /// whether anything was applied.
+    #[inline]
+    fn apply_deltas(&mut self, max: usize) -> bool {
+        let mut applied = self.replica.apply_pending(max) > 0;
+        while self.replica.reconfigure_due() {
+            self.reconfigure();
+            applied = true;
+            if self.replica.apply_pending(max) == 0 && !self.replica.reconfigure_due() {
+                break;
+            }
+        }
+        if applied {
+            self.counters
+                .applied_generation
+                .set(self.replica.generation());
+        }
+        applied
+    }
+
+    /// Swaps in the settings a reload sent (pointer moves) and hands the old ones back.
+    #[cold]
+    fn reconfigure(&mut self) {
+        match self.reconfig.as_mut().map(ReconfigReceiver::take) {
+            Some(Some(mut new)) => {
+                std::mem::swap(&mut self.settings, &mut new.settings);
+                self.replica.finish_reconfigure(Some(&mut new.flood));
+                if let Some(rx) = self.reconfig.as_mut() {
+                    rx.give_back(new);
+                }
+            }
+            // The box is pushed before the delta is published, so it is always there; a
+            // worker built without a channel keeps its settings.
+            _ => self.replica.finish_reconfigure(None),
+        }
     }
 
     /// One iteration of the loop started at `now`; returns the number of packets received.
@@ -133,9 +180,8 @@ impl<I: Io, L: LatencySink> Worker<I, L> {
         // Second ticks start at 1 so 0 can mean "never" in the replica.
         let now_secs = u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX - 1) + 1;
 
-        if self.replica.apply_pending(MAX_DELTAS_PER_POLL) > 0 {
-            c.applied_generation.set(self.replica.generation());
-        }
+        self.apply_deltas(MAX_DELTAS_PER_POLL);
+        let c: &WorkerCounters = &self.counters;
         while let Some(ip) = self.replica.take_solicit() {
             solicit::<I>(&self.settings, &mut self.pool, &mut self.underlay_tx, c, ip);
         }

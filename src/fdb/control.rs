@@ -550,6 +550,78 @@ impl ControlPlane {
         }
     }
 
+    /// Applies a reloaded configuration's VNI set, learning policies, ageing, ARP retries, flood
+    /// lists and ARP-suppressed VNIs; returns the generation that carries it all.
+    ///
+    /// The caller has pushed each worker its new pipeline settings and flood-list slots
+    /// (`dataplane::reconfig`); the [`Delta::Reconfigure`] published first tells the workers
+    /// to take them, so every delta after it (flood lists of new VNIs, entries of removed
+    /// ones) meets the new VNI set. Unchanged VNIs keep their entries and flood lists:
+    /// nothing they forward by changes. Static FDB and neighbour entries are the caller's
+    /// ([`ControlPlane::add_static`], [`ControlPlane::remove`], ...).
+    pub fn reconfigure(&mut self, new: &FdbSettings, arp_suppress: BTreeSet<Vni>) -> u64 {
+        self.publish(Delta::Reconfigure);
+        let removed =
+            self.table
+                .reconfigure(new.vni_policy.clone(), new.max_learned_total, new.aging);
+        // The replicas dropped the removed VNIs' slots with their flood lists; their entries
+        // go one by one (a flush of one VNI scans a replica's whole table).
+        for (key, kind) in removed {
+            self.publish(Delta::FdbRemove { key });
+            self.forget(key);
+            if kind == EntryKind::Local {
+                self.request(SourceRequest::WithdrawLocal { key });
+                self.fleet_stats.local_withdrawn += 1;
+            }
+        }
+        self.lookups
+            .retain(|k, _| new.vni_policy.contains_key(&k.vni));
+        let gone: Vec<(Vni, Ipv4Addr)> = self
+            .arp_bound
+            .keys()
+            .filter(|(vni, _)| !new.vni_policy.contains_key(vni))
+            .copied()
+            .collect();
+        for k in gone {
+            self.arp_bound.remove(&k);
+        }
+        self.aging_scan = (new.aging / 8).min(Duration::from_secs(1));
+        let retry = new.arp_retry.max(Duration::from_millis(1));
+        self.neighbors.set_retry(
+            retry,
+            new.arp_max_retries,
+            retry.saturating_mul(ARP_HOLD_DOWN_INTERVALS),
+        );
+        self.fleet.arp_suppress = arp_suppress;
+
+        // Configured flood lists: a new VNI's slot starts empty, a kept one holds its old
+        // list, so only the difference is published.
+        let old = std::mem::take(&mut self.static_flood);
+        for (vni, list) in &old {
+            let keep = new.flood.get(vni);
+            for ip in list {
+                if new.vni_policy.contains_key(vni) && !keep.is_some_and(|k| k.contains(ip)) {
+                    self.flood_remove(*vni, *ip);
+                }
+            }
+        }
+        for (vni, list) in &new.flood {
+            let had = old.get(vni);
+            for ip in list {
+                if !had.is_some_and(|h| h.contains(ip)) {
+                    self.flood_add(*vni, *ip);
+                }
+            }
+        }
+        self.static_flood = new.flood.clone();
+        self.flood_published
+            .retain(|vni, _| new.vni_policy.contains_key(vni));
+        // Fleet members serving a new VNI join its flood list.
+        self.sync_flood();
+        self.publish_pending();
+        self.generation
+    }
+
     /// Adds or replaces a static entry; returns the generation that carries it.
     pub fn add_static(&mut self, key: FdbKey, remote: impl Into<IpAddr>) -> Result<u64, FdbError> {
         let remote = remote.into();

@@ -104,6 +104,10 @@ pub enum Delta {
     Solicit {
         ip: IpAddr,
     },
+    /// A configuration reload: the worker takes its new pipeline settings and flood-list
+    /// slots from its reconfiguration channel (pushed there before this delta was published)
+    /// before it applies anything published after it.
+    Reconfigure,
 }
 
 /// A delta with the generation it brings the replica to.

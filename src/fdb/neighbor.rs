@@ -108,6 +108,14 @@ pub struct NeighborTable {
 }
 
 impl NeighborTable {
+    /// Changes how unresolved addresses are retried (a reload); resolutions under way keep
+    /// their schedule and follow the new one from their next retry.
+    pub fn set_retry(&mut self, retry: Duration, max_retries: u32, hold_down: Duration) {
+        self.cfg.retry = retry;
+        self.cfg.max_retries = max_retries;
+        self.cfg.hold_down = hold_down;
+    }
+
     pub fn new(cfg: NeighborConfig) -> NeighborTable {
         NeighborTable {
             cfg,

@@ -86,6 +86,7 @@ pub fn channel_with_capacity(
             generation: 0,
             solicits: ArrayVec::new(),
             refused_tunnels: 0,
+            reconfigure_due: None,
         },
     )
 }
@@ -146,14 +147,39 @@ pub struct Replica {
     generation: u64,
     solicits: ArrayVec<IpAddr, ARP_QUEUE_CAPACITY>,
     refused_tunnels: u64,
+    /// The generation of a [`Delta::Reconfigure`] taken from the ring but not yet carried out
+    /// by the worker; nothing after it is applied until [`Replica::finish_reconfigure`].
+    reconfigure_due: Option<u64>,
+}
+
+/// Per VNI (sorted), the tunnels its broadcast, multicast and unknown unicast go to; each
+/// list's capacity is [`FLOOD_CAPACITY`], allocated off the worker.
+pub type FloodLists = Vec<(Vni, Vec<TunnelId>)>;
+
+/// Empty flood lists for `vnis`, with their room reserved (the control thread makes them for
+/// a reload; the worker fills them from its current lists in [`Replica::finish_reconfigure`]).
+pub fn flood_lists(vnis: &[Vni]) -> FloodLists {
+    let mut v: FloodLists = vnis
+        .iter()
+        .map(|vni| (*vni, Vec::with_capacity(FLOOD_CAPACITY)))
+        .collect();
+    v.sort_unstable_by_key(|(vni, _)| *vni);
+    v.dedup_by_key(|(vni, _)| *vni);
+    v
 }
 
 impl Replica {
-    /// Applies up to `max` pending deltas; returns how many.
+    /// Applies up to `max` pending deltas; returns how many. Stops at a
+    /// [`Delta::Reconfigure`], which the worker carries out ([`Replica::reconfigure_due`])
+    /// before anything after it applies.
     pub fn apply_pending(&mut self, max: usize) -> usize {
         let mut n = 0;
-        while n < max {
+        while n < max && self.reconfigure_due.is_none() {
             let Ok(v) = self.deltas.pop() else { break };
+            if v.delta == Delta::Reconfigure {
+                self.reconfigure_due = Some(v.generation);
+                break;
+            }
             self.apply(v.delta);
             self.generation = v.generation;
             n += 1;
@@ -162,6 +188,33 @@ impl Replica {
             self.applied.store(self.generation, Ordering::Release);
         }
         n
+    }
+
+    /// Whether a reconfiguration waits for the worker.
+    #[inline]
+    pub fn reconfigure_due(&self) -> bool {
+        self.reconfigure_due.is_some()
+    }
+
+    /// Carries out the pending reconfiguration. With `flood` (the new VNI set, empty lists
+    /// with room) it takes the current list of every VNI it shares with the old set and
+    /// becomes the replica's; the old lists are left in `flood` for the control thread to
+    /// free. Copies within reserved capacity: no allocation. Without, the lists stay.
+    pub fn finish_reconfigure(&mut self, flood: Option<&mut FloodLists>) {
+        let Some(generation) = self.reconfigure_due.take() else {
+            return;
+        };
+        if let Some(flood) = flood {
+            for (vni, list) in flood.iter_mut() {
+                list.clear();
+                let old = self.flood_list(*vni);
+                let n = old.len().min(list.capacity());
+                list.extend_from_slice(old.get(..n).unwrap_or(&[]));
+            }
+            std::mem::swap(&mut self.flood, flood);
+        }
+        self.generation = generation;
+        self.applied.store(generation, Ordering::Release);
     }
 
     fn apply(&mut self, d: Delta) {
@@ -222,6 +275,8 @@ impl Replica {
                 // The control thread retries, so a request lost to a full queue is harmless.
                 let _ = self.solicits.try_push(ip);
             }
+            // Taken by `apply_pending` before it gets here.
+            Delta::Reconfigure => {}
         }
     }
 

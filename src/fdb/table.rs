@@ -144,6 +144,32 @@ impl FdbTable {
         self.max_entries = max_entries;
     }
 
+    /// Replaces the learning policies and the ageing time (a configuration reload). Entries
+    /// of every kind in VNIs no longer served leave the table; their keys and kinds are
+    /// returned. Entries over a lowered limit stay until they age.
+    pub fn reconfigure(
+        &mut self,
+        policies: BTreeMap<Vni, VniPolicy>,
+        max_learned_total: usize,
+        aging: Duration,
+    ) -> Vec<(FdbKey, EntryKind)> {
+        let gone: Vec<(FdbKey, EntryKind)> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| !policies.contains_key(&k.vni))
+            .map(|(k, e)| (*k, e.kind))
+            .collect();
+        for (k, _) in &gone {
+            if let Some(e) = self.entries.remove(k) {
+                self.account(k.vni, e.kind, false);
+            }
+        }
+        self.policies = policies;
+        self.max_learned_total = max_learned_total;
+        self.aging = aging;
+        gone
+    }
+
     /// Whether `vni` is configured here.
     pub fn serves(&self, vni: Vni) -> bool {
         self.policies.contains_key(&vni)
