@@ -115,7 +115,7 @@ fn node(
         LatencyCollector::new(vec![]).unwrap(),
     ));
     let (_tx, rx) = control::request_channel();
-    let h2 = control::thread::spawn(cp, Some(link), telemetry, rx, stop.clone()).unwrap();
+    let h2 = control::thread::spawn(cp, Some(link), None, telemetry, rx, stop.clone()).unwrap();
     Node {
         stop,
         threads: vec![h1, std::thread::spawn(move || drop(h2.join()))],

@@ -1,7 +1,7 @@
 //! The operator's subcommands that talk to a running gateway over the control socket:
-//! `fdb list|add|del|flush`, `neighbor list|add|del`, `tunnel list`, `stats`. `main.rs` embeds
-//! [`ControlCommand`] in its own `Subcommand` enum (e.g. `#[command(flatten)]`) and calls
-//! [`run`].
+//! `fdb list|add|del|flush`, `neighbor list|add|del`, `tunnel list`, `stats`, `cluster status`,
+//! `reload`. `main.rs` embeds [`ControlCommand`] in its own `Subcommand` enum (e.g.
+//! `#[command(flatten)]`) and calls [`run`].
 //!
 //! Values are passed to the gateway as typed strings and validated there (one parser for config,
 //! socket and CLI); the CLI only checks the shape clap can check.
@@ -54,6 +54,12 @@ pub enum ControlCommand {
     Cluster {
         #[command(subcommand)]
         cmd: ClusterCommand,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Re-read the configuration file vxgate was started with and apply it without a restart
+    /// (as SIGHUP does); prints what changed and the generation every worker applied.
+    Reload {
         #[command(flatten)]
         socket: SocketArg,
     },
@@ -150,6 +156,7 @@ impl ControlCommand {
                 cmd: ClusterCommand::Status,
                 socket,
             } => (&socket.socket, Request::ClusterStatus),
+            ControlCommand::Reload { socket } => (&socket.socket, Request::Reload),
         }
     }
 }
@@ -163,6 +170,15 @@ pub fn render(response: &Response) -> Result<String, ControlError> {
         Response::Tunnels(rows) => Ok(format::tunnel_table(rows)),
         Response::Stats(s) => Ok(format::stats(s)),
         Response::Cluster(c) => Ok(format::cluster_status(c)),
+        Response::Reloaded {
+            summary,
+            generation,
+            applied_generation,
+            millis,
+        } => Ok(format!(
+            "reloaded: {summary}\ngeneration {generation}, applied by every worker \
+             (applied generation {applied_generation}) in {millis:.1} ms\n"
+        )),
         r @ Response::Ok { .. } => Ok(format::ok(r)),
     }
 }
@@ -249,6 +265,7 @@ mod tests {
             }
         );
         assert_eq!(parse(&["stats"]).request().1, Request::Stats);
+        assert_eq!(parse(&["reload"]).request().1, Request::Reload);
         assert_eq!(
             parse(&["cluster", "status"]).request().1,
             Request::ClusterStatus

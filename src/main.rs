@@ -225,6 +225,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
             serve_control: true,
             device_stats: Some(Box::new(stats)),
             port_names: names,
+            config_path: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())),
         },
     )
     .context("starting the gateway")?;
@@ -237,6 +238,10 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
+    // SIGHUP re-reads the configuration file, as `vxgate reload` does.
+    let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .context("installing signal handler")?;
     let started = Instant::now();
     let deadline = duration.map(|d| started + Duration::from_secs_f64(d));
     let tty = std::io::stdout().is_terminal();
@@ -246,6 +251,12 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             break;
+        }
+        if hangup.swap(false, Ordering::Relaxed) {
+            // The control thread logs the outcome and counts it.
+            if let vxgate::control::Response::Error { message } = gw.reload() {
+                tracing::debug!("SIGHUP: reload not applied: {message}");
+            }
         }
         if now >= next_line {
             let (rates, sample): (Rates, Sample) = Rates::since(&base, &gw.telemetry);

@@ -395,7 +395,10 @@ mod tests {
                 "workers.burst_size",
             ),
             (edit("ip = \"192.0.2.1\"", "ip = \"192.0.2.9\""), "vtep.ip"),
-            (cfg("[learning]\nmax_total = 5\nmax_per_vni = 5\n"), "learning.max_total"),
+            (
+                cfg("[learning]\nmax_total = 5\nmax_per_vni = 5\n"),
+                "learning.max_total",
+            ),
             (
                 cfg("[metrics]\nlisten = \"127.0.0.1:9999\"\n"),
                 "metrics.listen",

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::{etcd, ClusterInfo, ClusterState};
 use crate::config::{ClusterMode, Config};
-use crate::control::{self, ControlError};
+use crate::control::{self, ControlError, Request, Response};
+use crate::dataplane::reconfig::reconfig_channel;
 use crate::dataplane::{DropReason, LatencySink, PipelineSettings, VniSettings, Worker};
 use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, FleetSettings, VniPolicy};
 use crate::fdb::source::source_channel;
@@ -30,6 +31,7 @@ use crate::io::{Io, WorkerIo};
 use crate::metrics::histogram::{latency_pair, LatencyCollector, LatencyRecorder};
 use crate::metrics::telemetry::{DeviceStatsSource, PortNames, Telemetry};
 use crate::metrics::{MetricsError, WorkerCounters};
+use crate::reload::Reloader;
 use crate::types::MacAddr;
 
 /// Capacity of each worker's delta ring (control → worker) and event ring (worker → control).
@@ -193,6 +195,9 @@ pub struct StartOptions {
     /// Device and mempool counters of the backend.
     pub device_stats: Option<Box<dyn DeviceStatsSource>>,
     pub port_names: PortNames,
+    /// The file the configuration was read from: reloads (SIGHUP, `vxgate reload`) re-read
+    /// it. Without one, reloads are refused.
+    pub config_path: Option<PathBuf>,
 }
 
 impl Default for StartOptions {
@@ -203,6 +208,7 @@ impl Default for StartOptions {
             serve_control: true,
             device_stats: None,
             port_names: PortNames::default(),
+            config_path: None,
         }
     }
 }
@@ -352,6 +358,8 @@ pub fn start<I: Io>(
 
     // Workers report whether they initialised before the gateway counts as started.
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(n);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| reconfig_channel()).unzip();
+    let mut receivers = receivers.into_iter();
     let items = ios
         .into_iter()
         .zip(replicas)
@@ -360,9 +368,12 @@ pub fn start<I: Io>(
         .enumerate();
     for (id, (((io, replica), rec), ctr)) in items {
         let core = cfg.workers.cores.get(id).copied().unwrap_or(0);
-        let worker: Worker<I, LatencyRecorder> =
+        let mut worker: Worker<I, LatencyRecorder> =
             Worker::new(id, settings.clone(), io, replica, ctr, rec)
                 .with_burst_size(cfg.workers.burst_size);
+        if let Some(rx) = receivers.next() {
+            worker = worker.with_reconfig(rx);
+        }
         let stop = stop.clone();
         let ready = ready_tx.clone();
         let pin = opts.pin_workers;
@@ -437,7 +448,17 @@ pub fn start<I: Io>(
         source = Some(link);
     }
 
-    match control::thread::spawn(cp, source, telemetry.clone(), req_rx, control_stop.clone()) {
+    let reloader = opts
+        .config_path
+        .map(|path| Reloader::new(path, cfg.clone(), vtep_mac, senders));
+    match control::thread::spawn(
+        cp,
+        source,
+        reloader,
+        telemetry.clone(),
+        req_rx,
+        control_stop.clone(),
+    ) {
         Ok(h) => gw.control = Some(h),
         Err(e) => {
             gw.abort();
@@ -482,6 +503,21 @@ impl Gateway {
     /// Where `/metrics` is served, once bound.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// Re-reads the configuration file and applies it (what SIGHUP does), waiting for the
+    /// answer: what changed and the generation every worker applied, or why nothing did.
+    pub fn reload(&self) -> Response {
+        let (reply, rx) = crossbeam_channel::bounded(1);
+        let msg = control::ControlMsg {
+            request: Request::Reload,
+            reply,
+        };
+        if self.requests.send(msg).is_err() {
+            return Response::error("the control thread has stopped");
+        }
+        rx.recv_timeout(control::thread::APPLY_TIMEOUT + Duration::from_secs(1))
+            .unwrap_or_else(|_| Response::error("no answer from the control thread"))
     }
 
     /// A sender into the control thread (what the socket server uses), for in-process callers.

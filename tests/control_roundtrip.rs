@@ -118,7 +118,7 @@ impl Gateway {
         }
         let cp = ControlPlane::new(settings(), links);
         let (tx, rx) = request_channel();
-        let control = thread::spawn(cp, None, telemetry.clone(), rx, stop.clone()).unwrap();
+        let control = thread::spawn(cp, None, None, telemetry.clone(), rx, stop.clone()).unwrap();
         threads.push(server::serve(&socket, tx, stop.clone()).unwrap());
         Gateway {
             socket,

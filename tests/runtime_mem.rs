@@ -17,7 +17,13 @@ use vxgate::io::WorkerIo;
 use vxgate::runtime::{self, StartOptions};
 
 fn config(dir: &std::path::Path) -> Config {
-    let text = format!(
+    let cfg = Config::from_toml_str(&config_text(dir)).unwrap();
+    cfg.validate(&[0]).unwrap();
+    cfg
+}
+
+fn config_text(dir: &std::path::Path) -> String {
+    format!(
         r#"
 [vtep]
 ip = "192.0.2.1"
@@ -47,10 +53,7 @@ listen = "127.0.0.1:0"
 socket = "{}/ctl.sock"
 "#,
         dir.display()
-    );
-    let cfg = Config::from_toml_str(&text).unwrap();
-    cfg.validate(&[0]).unwrap();
-    cfg
+    )
 }
 
 /// Waits (bounded) until `ring` holds `n` frames; returns them.
@@ -142,6 +145,14 @@ use vxgate::MacAddr;
 
 /// One gateway on fresh software rings: (gateway, rings).
 fn start_mem(cfg: &Config) -> (runtime::Gateway, Vec<MemRing>) {
+    start_mem_from(cfg, None)
+}
+
+/// The same, reloadable from `file`.
+fn start_mem_from(
+    cfg: &Config,
+    file: Option<&std::path::Path>,
+) -> (runtime::Gateway, Vec<MemRing>) {
     let rings: Vec<MemRing> = (0..4).map(|_| MemRing::new(4096)).collect();
     let io = WorkerIo::<Mem> {
         access_rx: MemRx(rings[0].clone()),
@@ -152,6 +163,7 @@ fn start_mem(cfg: &Config) -> (runtime::Gateway, Vec<MemRing>) {
     };
     let opts = StartOptions {
         pin_workers: false,
+        config_path: file.map(std::path::Path::to_path_buf),
         ..StartOptions::default()
     };
     (
@@ -214,5 +226,161 @@ fn warm_restart_sends_the_first_frames_to_learned_macs_unicast() {
     rings[0].inject(&tagged(&to_b, 100));
     assert_eq!(wait_for(&rings[3], 3).len(), 3);
     let _ = gw.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The VNI of a VXLAN-over-IPv4 frame (untagged outer Ethernet).
+fn vni_of(frame: &[u8]) -> u32 {
+    u32::from_be_bytes([0, frame[46], frame[47], frame[48]])
+}
+
+fn reload(socket: &std::path::Path) -> Response {
+    client::request(socket, &Request::Reload).unwrap()
+}
+
+#[test]
+fn reload_adds_and_removes_a_vni_while_the_unchanged_one_loses_no_frame() {
+    let dir = std::env::temp_dir().join(format!("vxgate-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("vxgate.toml");
+    let base = config_text(&dir)
+        + "[[fdb]]\nvni = 5000\nmac = \"02:00:00:00:20:02\"\nremote = \"192.0.2.2\"\n";
+    std::fs::write(&file, &base).unwrap();
+    let cfg = Config::load(&file).unwrap();
+    let (gw, rings) = start_mem_from(&cfg, Some(&file));
+    let socket = cfg.control.socket.clone();
+
+    // A steady stream to HOST_B in the unchanged VNI 5000 for the whole test.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (ring, stop) = (rings[0].clone(), stop.clone());
+        std::thread::spawn(move || {
+            let frame = tagged(&inner_frame(HOST_B, HOST_A, 100), 100);
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if ring.inject(&frame) {
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            sent
+        })
+    };
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let collect = |out: &mut Vec<Vec<u8>>, ms: u64| {
+        std::thread::sleep(Duration::from_millis(ms));
+        out.extend(rings[3].drain());
+    };
+    collect(&mut out, 50);
+
+    // Add VNI 6000 on VLAN 200 with a flood list and a static entry.
+    let added = base.clone()
+        + "[[vni]]\nid = 6000\nvlan = 200\nflood = [\"192.0.2.3\"]\n\
+           [[fdb]]\nvni = 6000\nmac = \"02:00:00:00:60:01\"\nremote = \"192.0.2.4\"\n";
+    std::fs::write(&file, &added).unwrap();
+    let r = reload(&socket);
+    let Response::Reloaded {
+        summary,
+        generation,
+        applied_generation,
+        ..
+    } = &r
+    else {
+        panic!("{r:?}");
+    };
+    assert!(summary.contains("VNIs added: 6000"), "{summary}");
+    assert!(applied_generation >= generation);
+    collect(&mut out, 20);
+    let to_static = inner_frame(MacAddr([2, 0, 0, 0, 0x60, 1]), HOST_A, 80);
+    let unknown = inner_frame(MacAddr([2, 0, 0, 0, 0x60, 9]), HOST_A, 80);
+    rings[0].inject(&tagged(&to_static, 200));
+    rings[0].inject(&tagged(&unknown, 200));
+    collect(&mut out, 50);
+    let new_vni: Vec<&Vec<u8>> = out.iter().filter(|f| vni_of(f) == 6000).collect();
+    assert_eq!(new_vni.len(), 2, "one unicast, one flooded");
+    // The IPv4 identification counts every outer packet: expect the one each was sent with.
+    let ident = |f: &[u8]| u16::from_be_bytes([f[18], f[19]]);
+    assert_eq!(
+        *new_vni[0],
+        vxlan_frame(
+            R4_MAC,
+            VTEP_MAC,
+            VTEP_IP,
+            R4,
+            ident(new_vni[0]),
+            SRC_PORT,
+            6000,
+            &to_static
+        )
+    );
+    assert_eq!(
+        *new_vni[1],
+        vxlan_frame(
+            R3_MAC,
+            VTEP_MAC,
+            VTEP_IP,
+            R3,
+            ident(new_vni[1]),
+            SRC_PORT,
+            6000,
+            &unknown
+        )
+    );
+
+    // An invalid file: refused with `vxgate check`'s words, the running configuration stays.
+    std::fs::write(&file, added.replace("vlan = 200", "vlan = 5000")).unwrap();
+    let r = reload(&socket);
+    let Response::Error { message } = &r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        message.contains("invalid configuration") && message.contains("vni"),
+        "{message}"
+    );
+    // A key that needs a restart: refused by name.
+    std::fs::write(&file, added.replace("mem0", "mem9")).unwrap();
+    let Response::Error { message } = reload(&socket) else {
+        panic!()
+    };
+    assert!(message.contains("ports.access"), "{message}");
+
+    // Back to the base file: VNI 6000 goes, its frames are dropped as unmapped.
+    std::fs::write(&file, &base).unwrap();
+    let r = reload(&socket);
+    assert!(
+        matches!(&r, Response::Reloaded { summary, .. } if summary.contains("VNIs removed: 6000")),
+        "{r:?}"
+    );
+    let before = out.iter().filter(|f| vni_of(f) == 6000).count();
+    rings[0].inject(&tagged(&to_static, 200));
+    collect(&mut out, 50);
+    assert_eq!(out.iter().filter(|f| vni_of(f) == 6000).count(), before);
+
+    // The metrics count two applied, one refused, one invalid.
+    let (_, body) = vxgate::metrics::http::get(gw.metrics_addr().unwrap(), "/metrics").unwrap();
+    for line in [
+        "vxgate_config_reloads_total{result=\"applied\"} 2",
+        "vxgate_config_reloads_total{result=\"refused\"} 1",
+        "vxgate_config_reloads_total{result=\"invalid\"} 1",
+    ] {
+        assert!(body.contains(line), "{line} missing");
+    }
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (out.iter().filter(|f| vni_of(f) == 5000).count() as u64) < sent
+        && Instant::now() < deadline
+    {
+        collect(&mut out, 10);
+    }
+    let unchanged = out.iter().filter(|f| vni_of(f) == 5000).count() as u64;
+    assert!(sent > 100, "{sent}");
+    assert_eq!(
+        unchanged, sent,
+        "every frame of the unchanged VNI forwarded"
+    );
+    let (summary, _) = gw.shutdown();
+    assert_eq!(summary.total_drops(), 1, "{summary}");
     let _ = std::fs::remove_dir_all(&dir);
 }

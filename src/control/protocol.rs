@@ -58,6 +58,8 @@ pub enum Request {
     Stats,
     ClusterStatus,
     Ping,
+    /// Re-read the configuration file the gateway was started with and apply it.
+    Reload,
 }
 
 /// A request whose values passed validation.
@@ -74,6 +76,7 @@ pub enum Command {
     Stats,
     ClusterStatus,
     Ping,
+    Reload,
 }
 
 impl Command {
@@ -86,6 +89,7 @@ impl Command {
                 | Command::FdbFlush { .. }
                 | Command::NeighborAdd { .. }
                 | Command::NeighborDel { .. }
+                | Command::Reload
         )
     }
 }
@@ -153,6 +157,7 @@ impl Request {
             Request::Stats => Command::Stats,
             Request::ClusterStatus => Command::ClusterStatus,
             Request::Ping => Command::Ping,
+            Request::Reload => Command::Reload,
         })
     }
 }
@@ -289,6 +294,14 @@ pub enum Response {
     Tunnels(Vec<TunnelEntry>),
     Stats(Box<StatsSnapshot>),
     Cluster(Box<ClusterStatus>),
+    /// A reload every worker applied: what changed, the generation that carries it, the
+    /// generation every replica has applied, and how long it took.
+    Reloaded {
+        summary: String,
+        generation: u64,
+        applied_generation: u64,
+        millis: f64,
+    },
     Error {
         message: String,
     },
@@ -343,6 +356,7 @@ mod tests {
             },
             Request::Stats,
             Request::Ping,
+            Request::Reload,
         ]
     }
 
@@ -380,6 +394,12 @@ mod tests {
                 mac: None,
                 state: "incomplete".into(),
             }]),
+            Response::Reloaded {
+                summary: "VNIs added: 200".into(),
+                generation: 9,
+                applied_generation: 9,
+                millis: 1.5,
+            },
             Response::error("nope"),
         ];
         for r in rs {

@@ -32,6 +32,7 @@ use crate::fdb::control::{ControlPlane, FdbStats};
 use crate::fdb::source::SourceLink;
 use crate::metrics::rates::{Rates, Sample, Traffic};
 use crate::metrics::{FdbSummary, Telemetry};
+use crate::reload::Reloader;
 
 /// How long a change may wait for every replica before the client gets an error.
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -65,6 +66,8 @@ struct Pending {
     generation: u64,
     reply: Sender<Response>,
     deadline: Instant,
+    /// A reload: when it was asked for, and what it changed.
+    reload: Option<(Instant, String)>,
 }
 
 /// The control thread's state.
@@ -75,6 +78,8 @@ pub struct ControlThread {
     pending: Vec<Pending>,
     rates_base: Sample,
     rates: Option<Rates>,
+    /// Re-reads the configuration file (absent when the gateway was started without one).
+    reloader: Option<Reloader>,
 }
 
 /// Starts the control thread. It runs until `stop` is set (or every request sender is gone
@@ -82,6 +87,7 @@ pub struct ControlThread {
 pub fn spawn(
     cp: ControlPlane,
     source: Option<SourceLink>,
+    reloader: Option<Reloader>,
     telemetry: Arc<Telemetry>,
     requests: Receiver<ControlMsg>,
     stop: Arc<AtomicBool>,
@@ -91,6 +97,7 @@ pub fn spawn(
         .spawn(move || {
             let mut t = ControlThread::new(cp, telemetry);
             t.source = source;
+            t.reloader = reloader;
             t.run(&requests, &stop);
             t.into_control_plane()
         })
@@ -107,7 +114,14 @@ impl ControlThread {
             pending: Vec::new(),
             rates_base,
             rates: None,
+            reloader: None,
         }
+    }
+
+    /// Serves reloads with `r`.
+    pub fn with_reloader(mut self, r: Reloader) -> ControlThread {
+        self.reloader = Some(r);
+        self
     }
 
     pub fn into_control_plane(self) -> ControlPlane {
@@ -178,14 +192,37 @@ impl ControlThread {
             return;
         }
         let applied = self.cp.min_applied_generation();
+        let telemetry = &self.telemetry;
         self.pending.retain(|p| {
             if applied >= p.generation {
-                let _ = p.reply.send(Response::Ok {
-                    generation: Some(p.generation),
-                    applied_generation: Some(applied),
-                });
+                let answer = match &p.reload {
+                    None => Response::Ok {
+                        generation: Some(p.generation),
+                        applied_generation: Some(applied),
+                    },
+                    Some((asked, summary)) => {
+                        let took = now.saturating_duration_since(*asked);
+                        telemetry.record_reload("applied", Some(took));
+                        tracing::info!(
+                            "configuration reloaded ({summary}): generation {} applied by \
+                             every worker in {:.1} ms",
+                            p.generation,
+                            took.as_secs_f64() * 1e3
+                        );
+                        Response::Reloaded {
+                            summary: summary.clone(),
+                            generation: p.generation,
+                            applied_generation: applied,
+                            millis: took.as_secs_f64() * 1e3,
+                        }
+                    }
+                };
+                let _ = p.reply.send(answer);
                 false
             } else if now >= p.deadline {
+                if p.reload.is_some() {
+                    telemetry.record_reload("applied", None);
+                }
                 let _ = p.reply.send(Response::error(format!(
                     "change published as generation {} but the replicas lag: \
                      slowest worker has applied generation {applied} after {:?}",
@@ -268,6 +305,10 @@ impl ControlThread {
             Command::FdbFlush { vni } => Ok(self.cp.flush(vni)),
             Command::NeighborAdd { ip, mac } => Ok(self.cp.neighbor_add(ip, mac)),
             Command::NeighborDel { ip } => self.cp.neighbor_del(ip).map_err(|e| e.to_string()),
+            Command::Reload => {
+                self.reload(msg.reply);
+                return;
+            }
         };
         match change {
             Ok(generation) => {
@@ -275,6 +316,7 @@ impl ControlThread {
                     generation,
                     reply: msg.reply,
                     deadline: Instant::now() + APPLY_TIMEOUT,
+                    reload: None,
                 });
                 // Answers at once when nothing changed or the replicas are already there.
                 self.answer_applied(Instant::now());
@@ -285,7 +327,33 @@ impl ControlThread {
         }
     }
 
-    /// Everything `vxgate cluster status` shows.
+    /// Re-reads the configuration file and applies it; answered once every worker applied it.
+    pub fn reload(&mut self, reply: Sender<Response>) {
+        let asked = Instant::now();
+        let Some(r) = self.reloader.as_mut() else {
+            let _ = reply.send(Response::error(
+                "this gateway was not started from a configuration file; nothing to reload",
+            ));
+            return;
+        };
+        match r.reload(&mut self.cp) {
+            Ok(summary) => {
+                self.pending.push(Pending {
+                    generation: self.cp.published_generation(),
+                    reply,
+                    deadline: asked + APPLY_TIMEOUT,
+                    reload: Some((asked, summary.to_string())),
+                });
+                self.answer_applied(Instant::now());
+            }
+            Err(e) => {
+                self.telemetry.record_reload(e.result(), None);
+                tracing::warn!("configuration reload from {}: {e}", r.path().display());
+                let _ = reply.send(Response::error(e.to_string()));
+            }
+        }
+    }
+
     /// The tunnel table with each row's traffic summed over the workers (less what the row
     /// had counted before it was given its current address).
     pub fn tunnel_entries(&self) -> Vec<TunnelEntry> {
@@ -310,6 +378,7 @@ impl ControlThread {
             .collect()
     }
 
+    /// Everything `vxgate cluster status` shows.
     pub fn cluster_status(&self) -> ClusterStatus {
         let Some(info) = &self.telemetry.cluster else {
             return ClusterStatus::default();

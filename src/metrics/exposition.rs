@@ -305,6 +305,24 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &[],
     ),
     (
+        "vxgate_config_reloads_total",
+        "Configuration reloads (SIGHUP or vxgate reload) by result: applied, refused (a key that needs a restart changed) or invalid (the file did not validate).",
+        MetricType::COUNTER,
+        &["result"],
+    ),
+    (
+        "vxgate_config_reload_duration_seconds",
+        "Time from the last applied reload's request until every worker had applied it.",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
+        "vxgate_config_last_reload_success_timestamp_seconds",
+        "Unix time of the last applied reload (0: none since start).",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
         "vxgate_igmp_reports_total",
         "IGMP membership reports and leaves sent for the joined groups.",
         MetricType::COUNTER,
@@ -627,6 +645,24 @@ impl Collector for TelemetryCollector {
                 vec![counter(&[], t.fdb_summary().tunnels_full)],
             );
         }
+
+        let r = t.reload_stats();
+        f.push(
+            "vxgate_config_reloads_total",
+            vec![
+                counter(&[("result", "applied")], r.applied),
+                counter(&[("result", "refused")], r.refused),
+                counter(&[("result", "invalid")], r.invalid),
+            ],
+        );
+        f.push(
+            "vxgate_config_reload_duration_seconds",
+            vec![gauge(&[], r.last_seconds)],
+        );
+        f.push(
+            "vxgate_config_last_reload_success_timestamp_seconds",
+            vec![gauge(&[], r.last_success_unix as f64)],
+        );
 
         let fleet = t.fleet_stats();
         f.push(

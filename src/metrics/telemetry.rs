@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,21 @@ pub struct Telemetry {
     pub fleet: Mutex<FleetStats>,
     /// The tunnel table's ids and addresses, for labels (control side only).
     pub tunnels: Mutex<TunnelLabels>,
+    /// Configuration reloads (control side only).
+    pub reloads: Mutex<ReloadStats>,
+}
+
+/// Configuration reloads by result, and the last one applied.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ReloadStats {
+    pub applied: u64,
+    /// Refused: a key that needs a restart changed, or a reload was still in flight.
+    pub refused: u64,
+    /// The file did not load or validate.
+    pub invalid: u64,
+    /// Seconds from the request to every worker applying the last applied reload.
+    pub last_seconds: f64,
+    pub last_success_unix: u64,
 }
 
 /// The tunnels as the metrics label them, and each row's counters at the moment it was given
@@ -122,6 +137,7 @@ impl Telemetry {
             cluster: None,
             fleet: Mutex::new(FleetStats::default()),
             tunnels: Mutex::new(TunnelLabels::default()),
+            reloads: Mutex::new(ReloadStats::default()),
         }
     }
 
@@ -185,6 +201,27 @@ impl Telemetry {
 
     pub fn fleet_stats(&self) -> FleetStats {
         *lock(&self.fleet)
+    }
+
+    /// Counts a reload: "applied" (with how long every worker took to apply it), "refused"
+    /// or "invalid".
+    pub fn record_reload(&self, result: &str, took: Option<Duration>) {
+        let mut r = lock(&self.reloads);
+        match result {
+            "applied" => {
+                r.applied += 1;
+                r.last_seconds = took.map_or(0.0, |d| d.as_secs_f64());
+                r.last_success_unix = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+            }
+            "invalid" => r.invalid += 1,
+            _ => r.refused += 1,
+        }
+    }
+
+    pub fn reload_stats(&self) -> ReloadStats {
+        *lock(&self.reloads)
     }
 
     pub fn set_fleet_stats(&self, s: FleetStats) {
