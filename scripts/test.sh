@@ -38,6 +38,9 @@ scripts/test-interop-mcast.sh
 step "interop over an IPv6 underlay (neighbour discovery, UDP checksums)"
 scripts/test-interop-ipv6.sh
 
+step "hitless reloads under a 100/s ping and a warm restart (kernel VTEP, namespaces)"
+scripts/test-reload.sh
+
 step "a clean stop under full load (SIGTERM, SIGINT: exit 0 within 1 s, no mbuf leaked)"
 scripts/test-stop.sh
 

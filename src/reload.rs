@@ -16,7 +16,9 @@
 //! Unchanged VNIs keep their entries, flood lists and settings, so they lose no packet. The
 //! answer waits until every worker applied the reload's generation (the control thread's
 //! usual rule for changes). Static entries added over the control socket are not in the file
-//! and survive a reload, unless the file now sets the same key.
+//! and survive a reload, unless the file now sets the same key. A static neighbour dropped
+//! from the file becomes a resolved entry with the same MAC, checked by one ARP request, so
+//! the tunnels through it keep forwarding.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -197,8 +199,8 @@ impl Reloader {
         let old_fdb = fdb_map(&self.current);
         let new_fdb = fdb_map(&new);
         for key in old_fdb.keys().filter(|k| !new_fdb.contains_key(k)) {
-            // Already gone with a removed VNI, or deleted over the socket: nothing to do.
-            if cp.remove(*key).is_ok() {
+            // Gone already with its VNI, or deleted over the socket meanwhile.
+            if cp.remove(*key).is_ok() || summary.vnis_removed.contains(&key.vni) {
                 summary.fdb_removed += 1;
             }
         }
@@ -220,10 +222,11 @@ impl Reloader {
             .collect();
         let new_nb: BTreeMap<IpAddr, MacAddr> =
             new.neighbor.iter().map(|n| (n.ip, n.mac)).collect();
+        // A static neighbour that leaves the file is no longer pinned, but its MAC stays in
+        // use (and is checked by one request) so tunnels through it lose nothing.
         for ip in old_nb.keys().filter(|ip| !new_nb.contains_key(ip)) {
-            if cp.neighbor_del(*ip).is_ok() {
-                summary.neighbors_removed += 1;
-            }
+            cp.neighbor_unpin(*ip);
+            summary.neighbors_removed += 1;
         }
         for (ip, mac) in &new_nb {
             if old_nb.get(ip) != Some(mac) {
@@ -532,6 +535,24 @@ mod tests {
         let g = cp.published_generation();
         assert!(rl.apply(&mut cp, cfg("")).unwrap().is_empty());
         assert_eq!(cp.published_generation(), g);
+
+        // A static neighbour leaving the file keeps its MAC: the flood tunnel keeps forwarding.
+        let mac = cp.next_hop(a);
+        assert!(mac.is_some());
+        let without = Config::from_toml_str(&BASE.replace(
+            "[[neighbor]]\n        ip = \"192.0.2.2\"\n        mac = \"02:00:00:00:00:02\"\n",
+            "",
+        ))
+        .unwrap();
+        assert!(without.neighbor.is_empty());
+        let s = rl.apply(&mut cp, without).unwrap();
+        assert_eq!(s.neighbors_removed, 1);
+        converge(&mut cp, &mut reps, &mut rxs);
+        assert_eq!(cp.next_hop(a), mac);
+        for r in &mut reps {
+            let id = r.tunnel_of(a).unwrap();
+            assert_eq!(r.tunnel(id).unwrap().next_hop, mac);
+        }
     }
 
     #[test]

@@ -704,6 +704,16 @@ impl ControlPlane {
         r.map(|()| self.generation)
     }
 
+    /// Turns a static neighbour into a resolved one with the same MAC, checked by one
+    /// request (a reload that drops it from the file: forwarding through it goes on).
+    pub fn neighbor_unpin(&mut self, ip: impl Into<IpAddr>) -> u64 {
+        let ip = ip.into();
+        if self.neighbors.unpin(ip, &mut self.pending) {
+            self.publish_pending();
+        }
+        self.generation
+    }
+
     /// The ARP cache, sorted by address.
     pub fn neighbors(&self) -> Vec<NeighborRow> {
         self.neighbors.rows()

@@ -275,6 +275,20 @@ impl NeighborTable {
         self.arp.insert(ip, Arp::Resolved(mac));
     }
 
+    /// A static entry that left the configuration (a reload): it becomes a resolved entry
+    /// with the same MAC, so tunnels through it keep forwarding, and one ARP request (or
+    /// neighbour solicitation) checks it: an answer with another MAC replaces it. Returns
+    /// whether `ip` was static.
+    pub fn unpin(&mut self, ip: IpAddr, out: &mut Vec<Delta>) -> bool {
+        let Some(Arp::Static(mac)) = self.arp.get(&ip).copied() else {
+            return false;
+        };
+        self.arp.insert(ip, Arp::Resolved(mac));
+        self.counters.arp_requests += 1;
+        out.push(Delta::Solicit { ip });
+        true
+    }
+
     /// Deletes the ARP cache entry of `ip`, whatever its state.
     pub fn remove(&mut self, ip: IpAddr, out: &mut Vec<Delta>) -> Result<(), FdbError> {
         self.arp.remove(&ip).ok_or(FdbError::NeighborNotFound(ip))?;
@@ -398,6 +412,25 @@ mod tests {
 
     fn state(t: &NeighborTable, ip: IpAddr) -> Option<NeighborState> {
         t.rows().iter().find(|r| r.ip == ip).map(|r| r.state)
+    }
+
+    #[test]
+    fn an_unpinned_static_entry_keeps_its_mac_and_is_checked_once() {
+        let mut t = table(None);
+        let mut out = Vec::new();
+        t.add_static(PEER, M1, &mut out);
+        assert_eq!(out, vec![Delta::NeighborSet { ip: PEER, mac: M1 }]);
+        out.clear();
+        assert!(t.unpin(PEER, &mut out));
+        // No NeighborRemove: tunnels through it keep their next hop.
+        assert_eq!(out, vec![Delta::Solicit { ip: PEER }]);
+        assert_eq!(state(&t, PEER), Some(NeighborState::Resolved));
+        // Not static any more: an answer with another MAC replaces it.
+        out.clear();
+        t.seen(PEER, M2, &mut out);
+        assert_eq!(out, vec![Delta::NeighborSet { ip: PEER, mac: M2 }]);
+        assert!(!t.unpin(PEER, &mut out), "only static entries are unpinned");
+        assert!(!t.unpin(GW, &mut out));
     }
 
     #[test]
