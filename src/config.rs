@@ -532,12 +532,18 @@ fn parse_error(
 impl Config {
     /// Reads, parses and validates `path` against the cores this process may be pinned to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_for(path, &available_cores())
+    }
+
+    /// Reads, parses and validates `path` against `cores` (a reload: the calling thread may
+    /// be pinned to one core, so the process's cores are taken at start).
+    pub fn load_for(path: &Path, cores: &[usize]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         let cfg = Config::from_toml_str(&text)?;
-        cfg.validate(&available_cores())?;
+        cfg.validate(cores)?;
         Ok(cfg)
     }
 

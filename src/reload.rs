@@ -130,11 +130,14 @@ pub struct Reloader {
     current: Config,
     vtep_mac: MacAddr,
     workers: Vec<ReconfigSender>,
+    /// The cores the process could use at start (the control thread is pinned to one).
+    cores: Vec<usize>,
 }
 
 impl Reloader {
     /// A reloader for a gateway started from `current` (read from `path`), whose workers take
-    /// new settings through `workers` (in worker order).
+    /// new settings through `workers` (in worker order); files are validated against the
+    /// calling thread's cores unless [`Reloader::with_cores`] says otherwise.
     pub fn new(
         path: PathBuf,
         current: Config,
@@ -146,7 +149,14 @@ impl Reloader {
             current,
             vtep_mac,
             workers,
+            cores: crate::config::available_cores(),
         }
+    }
+
+    /// Validates reloaded files against `cores` (take them before any thread is pinned).
+    pub fn with_cores(mut self, cores: Vec<usize>) -> Reloader {
+        self.cores = cores;
+        self
     }
 
     pub fn path(&self) -> &std::path::Path {
@@ -156,7 +166,7 @@ impl Reloader {
     /// Loads the file and applies it to `cp` and the workers. On success the caller waits
     /// for `cp.published_generation()` to be applied everywhere.
     pub fn reload(&mut self, cp: &mut ControlPlane) -> Result<ReloadSummary, ReloadError> {
-        let new = Config::load(&self.path)
+        let new = Config::load_for(&self.path, &self.cores)
             .map_err(|e| ReloadError::Invalid(format!("{}: {e}", self.path.display())))?;
         self.apply(cp, new)
     }

@@ -258,6 +258,8 @@ pub fn start<I: Io>(
         });
     }
     let settings = pipeline_settings(cfg, vtep_mac)?;
+    // Before anything is pinned: reloaded files are checked against the process's cores.
+    let cores = crate::config::available_cores();
 
     // Every replica holds the whole table: the learned maximum, the static entries, and room
     // for entries added at run time through the control socket.
@@ -450,7 +452,7 @@ pub fn start<I: Io>(
 
     let reloader = opts
         .config_path
-        .map(|path| Reloader::new(path, cfg.clone(), vtep_mac, senders));
+        .map(|path| Reloader::new(path, cfg.clone(), vtep_mac, senders).with_cores(cores));
     match control::thread::spawn(
         cp,
         source,

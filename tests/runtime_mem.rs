@@ -153,6 +153,14 @@ fn start_mem_from(
     cfg: &Config,
     file: Option<&std::path::Path>,
 ) -> (runtime::Gateway, Vec<MemRing>) {
+    start_mem_with(cfg, file, false)
+}
+
+fn start_mem_with(
+    cfg: &Config,
+    file: Option<&std::path::Path>,
+    pin_workers: bool,
+) -> (runtime::Gateway, Vec<MemRing>) {
     let rings: Vec<MemRing> = (0..4).map(|_| MemRing::new(4096)).collect();
     let io = WorkerIo::<Mem> {
         access_rx: MemRx(rings[0].clone()),
@@ -162,7 +170,7 @@ fn start_mem_from(
         pool: MemPool::new(4096),
     };
     let opts = StartOptions {
-        pin_workers: false,
+        pin_workers,
         config_path: file.map(std::path::Path::to_path_buf),
         ..StartOptions::default()
     };
@@ -382,5 +390,30 @@ fn reload_adds_and_removes_a_vni_while_the_unchanged_one_loses_no_frame() {
     );
     let (summary, _) = gw.shutdown();
     assert_eq!(summary.total_drops(), 1, "{summary}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reload_of_a_pinned_gateway_validates_against_the_process_cores() {
+    // The control side is pinned off the workers' cores; the file names the workers' core.
+    let cores = vxgate::config::available_cores();
+    if cores.len() < 2 {
+        eprintln!("skipped: needs two usable cores, have {cores:?}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vxgate-reload-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("vxgate.toml");
+    let text = config_text(&dir).replace("cores = [0]", &format!("cores = [{}]", cores[0]));
+    std::fs::write(&file, &text).unwrap();
+    let cfg = Config::load(&file).unwrap();
+    let (gw, _rings) = start_mem_with(&cfg, Some(&file), true);
+    std::fs::write(&file, text + "[[vni]]\nid = 6000\nvlan = 200\n").unwrap();
+    let r = reload(&cfg.control.socket);
+    assert!(
+        matches!(&r, Response::Reloaded { summary, .. } if summary.contains("VNIs added: 6000")),
+        "{r:?}"
+    );
+    let _ = gw.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
