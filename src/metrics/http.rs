@@ -1,15 +1,16 @@
-//! A minimal std-only HTTP/1.0-style server for `/metrics` and `/healthz`.
+//! The HTTP server for `/metrics` and `/healthz` (hyper, HTTP/1.1).
 //!
 //! # Contract
-//! - Runs on its own thread, never on a worker. One connection at a time: Prometheus scrapes
-//!   rarely and the handler only reads counters.
+//! - Runs on its own thread with a current-thread tokio runtime, never on a worker.
+//!   Connections are served concurrently, so an idle, slow or hostile client never delays a
+//!   scrape: at most [`MAX_CONNECTIONS`] at once (more are closed at once), the request head
+//!   within [`HEAD_TIMEOUT`] and at most [`MAX_REQUEST_BYTES`], a whole connection (keep-alive
+//!   included) within [`CONNECTION_TIMEOUT`]. A request body is never read.
 //! - Binds loopback only unless `allow_remote` (the metrics reveal topology).
-//! - Requests are bounded ([`MAX_REQUEST_BYTES`] for the head, a body is never read) and every
-//!   socket has read/write timeouts, so a stuck or hostile client cannot pin the thread.
-//! - `GET /metrics` → 200 with the text format; `GET /healthz` → 200 `ok`; any other path → 404;
-//!   any other method → 405; an unparseable or oversized request → 400. Every response closes
-//!   the connection.
+//! - `GET`/`HEAD /metrics` → 200 with the text format; `/healthz` → 200 `ok`; any other path →
+//!   404; any other method → 405; an unparseable or oversized head → 4xx from hyper.
 
+use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,16 +18,27 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+
 use super::exposition::{Exposition, CONTENT_TYPE};
 use super::telemetry::Telemetry;
 use super::MetricsError;
 
 /// Upper bound on the request line plus headers.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
-/// Read and write timeout per connection.
+/// Time a client has to send its request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time one connection may stay open, requests and responses included.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Read and write timeout of the test client ([`get`]).
 pub const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the accept loop checks the stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
+const STOP_POLL: Duration = Duration::from_millis(20);
 
 /// Starts the metrics server; returns the bound address (useful with port 0) and its thread.
 /// The thread ends once `stop` is set.
@@ -39,38 +51,70 @@ pub fn serve(
     if !listen.ip().is_loopback() && !allow_remote {
         return Err(MetricsError::NotLoopback(listen));
     }
-    let exposition = Exposition::new(telemetry)?;
-    let listener = TcpListener::bind(listen).map_err(|e| MetricsError::Bind(listen, e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| MetricsError::Bind(listen, e))?;
-    // Non-blocking accept so the loop can notice `stop`.
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| MetricsError::Bind(listen, e))?;
+    let exposition = Arc::new(Exposition::new(telemetry)?);
+    let bind_err = |e| MetricsError::Bind(listen, e);
+    let listener = TcpListener::bind(listen).map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(bind_err)?;
     let handle = std::thread::Builder::new()
         .name("vxgate-metrics".into())
-        .spawn(move || accept_loop(&listener, &exposition, &stop))
+        .spawn(move || runtime.block_on(accept_loop(listener, exposition, stop)))
         .map_err(MetricsError::Spawn)?;
     Ok((bound, handle))
 }
 
-fn accept_loop(listener: &TcpListener, exposition: &Exposition, stop: &AtomicBool) {
+async fn accept_loop(listener: TcpListener, exposition: Arc<Exposition>, stop: Arc<AtomicBool>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics listener unusable");
+            return;
+        }
+    };
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut tick = tokio::time::interval(STOP_POLL);
     while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, peer)) => {
-                if let Err(e) = handle(stream, exposition) {
-                    tracing::debug!(%peer, error = %e, "metrics connection failed");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(ACCEPT_POLL);
-            }
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = tick.tick() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "metrics accept failed");
-                std::thread::sleep(ACCEPT_POLL);
+                tokio::time::sleep(STOP_POLL).await;
+                continue;
             }
-        }
+        };
+        // Over the bound the connection is closed unanswered: a scraper retries, a flood of
+        // connections holds no memory.
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "metrics connection refused: {MAX_CONNECTIONS} open");
+            continue;
+        };
+        let exposition = exposition.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let exposition = exposition.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &exposition)) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_REQUEST_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "metrics connection failed"),
+                Err(_) => tracing::debug!(%peer, "metrics connection timed out"),
+            }
+            drop(permit);
+        });
     }
 }
 
@@ -81,30 +125,12 @@ enum Route {
     Health,
     NotFound,
     MethodNotAllowed,
-    BadRequest,
 }
 
-/// Routes a request head (everything up to the blank line, or what was read of it).
-fn route(head: &[u8]) -> Route {
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Route::BadRequest;
-    };
-    let Some(line) = text.lines().next() else {
-        return Route::BadRequest;
-    };
-    let mut parts = line.split_ascii_whitespace();
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Route::BadRequest;
-    };
-    if !version.starts_with("HTTP/") || parts.next().is_some() {
-        return Route::BadRequest;
-    }
-    if method != "GET" && method != "HEAD" {
+fn route(method: &Method, path: &str) -> Route {
+    if method != Method::GET && method != Method::HEAD {
         return Route::MethodNotAllowed;
     }
-    // Ignore a query string (Prometheus may add none, curl users might).
-    let path = target.split('?').next().unwrap_or(target);
     match path {
         "/metrics" => Route::Metrics,
         "/healthz" => Route::Health,
@@ -112,59 +138,31 @@ fn route(head: &[u8]) -> Route {
     }
 }
 
-/// Reads the request head: until "\r\n\r\n" (or "\n\n"), EOF, or the size bound.
-fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Ok(Some(head));
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            return Ok(Some(head));
-        }
-        if head.len() > MAX_REQUEST_BYTES {
-            return Ok(None);
-        }
-    }
-}
-
-fn handle(mut stream: TcpStream, exposition: &Exposition) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let route = match read_head(&mut stream)? {
-        Some(head) => route(&head),
-        None => Route::BadRequest,
-    };
-    let (status, ctype, body) = match route {
+fn respond<B>(req: &Request<B>, exposition: &Exposition) -> Response<Full<Bytes>> {
+    let (status, ctype, body) = match route(req.method(), req.uri().path()) {
         Route::Metrics => match exposition.render() {
-            Ok(text) => ("200 OK", CONTENT_TYPE, text),
-            Err(e) => ("500 Internal Server Error", "text/plain", format!("{e}\n")),
+            Ok(text) => (StatusCode::OK, CONTENT_TYPE, text),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("{e}\n"),
+            ),
         },
-        Route::Health => ("200 OK", "text/plain", "ok\n".to_string()),
-        Route::NotFound => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        Route::Health => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        Route::NotFound => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
         Route::MethodNotAllowed => (
-            "405 Method Not Allowed",
+            StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "method not allowed\n".to_string(),
+            "method not allowed\n".into(),
         ),
-        Route::BadRequest => ("400 Bad Request", "text/plain", "bad request\n".to_string()),
     };
-    let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(ctype),
     );
-    stream.write_all(header.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()?;
-    // Lingering close: discard (bounded) what the client still sends, so closing with unread
-    // input does not reset the connection before it has read the response.
-    stream.shutdown(std::net::Shutdown::Write)?;
-    let _ = std::io::copy(&mut (&stream).take(64 * 1024), &mut std::io::sink());
-    Ok(())
+    resp
 }
 
 /// A tiny blocking client for tests and `vxgate` self-checks: `GET path` → (status, body).
@@ -199,18 +197,12 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\n\r\n"), Route::Metrics);
-        assert_eq!(route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Route::Metrics);
-        assert_eq!(route(b"GET /healthz HTTP/1.1\r\n\r\n"), Route::Health);
-        assert_eq!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(route(b"GET /metricsx HTTP/1.1\r\n\r\n"), Route::NotFound);
-        assert_eq!(
-            route(b"POST /metrics HTTP/1.1\r\n\r\n"),
-            Route::MethodNotAllowed
-        );
-        assert_eq!(route(b"GET /metrics\r\n\r\n"), Route::BadRequest);
-        assert_eq!(route(b"\xff\xfe"), Route::BadRequest);
-        assert_eq!(route(b""), Route::BadRequest);
+        assert_eq!(route(&Method::GET, "/metrics"), Route::Metrics);
+        assert_eq!(route(&Method::HEAD, "/metrics"), Route::Metrics);
+        assert_eq!(route(&Method::GET, "/healthz"), Route::Health);
+        assert_eq!(route(&Method::GET, "/"), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/metricsx"), Route::NotFound);
+        assert_eq!(route(&Method::POST, "/metrics"), Route::MethodNotAllowed);
     }
 
     fn telemetry() -> Arc<Telemetry> {
@@ -257,8 +249,48 @@ mod tests {
         let _ = s.write_all(&junk);
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
-        assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+        assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 4"), "{resp}");
+        // A query string and a malformed request line.
+        assert_eq!(get(addr, "/metrics?x=1").unwrap().0, 200);
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 4"), "{resp}");
 
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn idle_and_concurrent_clients_do_not_delay_a_scrape() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (addr, h) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+            telemetry(),
+            stop.clone(),
+        )
+        .unwrap();
+        // Ten connections that never send a byte, and one that sent half a head: served one
+        // at a time, a scrape behind them waited out every timeout (20 s for ten).
+        let mut idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut half = TcpStream::connect(addr).unwrap();
+        half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        idle.push(half);
+        // The scrape is answered within the client's 2 s timeout.
+        let (code, body) = get(addr, "/metrics").unwrap();
+        assert_eq!(code, 200);
+        assert!(body.contains("vxgate_drop_packets_total"));
+        // Twenty scrapers at once are all answered.
+        let scrapers: Vec<_> = (0..20)
+            .map(|_| std::thread::spawn(move || get(addr, "/metrics").map(|r| r.0)))
+            .collect();
+        for s in scrapers {
+            assert_eq!(s.join().unwrap().unwrap(), 200);
+        }
+        drop(idle);
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
     }
