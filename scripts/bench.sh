@@ -27,7 +27,7 @@ OUT=out/bench
 mkdir -p "$OUT"
 RUN_ID=$$
 # testpmd and the EAL leave a runtime dir (with the telemetry socket) per file prefix.
-trap 'rm -rf /var/run/dpdk/vxbench-*-"$RUN_ID"' EXIT
+trap 'rm -rf /var/run/dpdk/vxbench-*-"$RUN_ID" "/tmp/vxbench-$RUN_ID"' EXIT
 
 command -v dpdk-testpmd >/dev/null || scripts/setup.sh
 TESTPMD=$(command -v dpdk-testpmd)
@@ -101,7 +101,7 @@ vxgate_config() {
         echo "enabled = false"
         echo
         echo "[control]"
-        echo "socket = \"/tmp/vxbench-$prefix-$RUN_ID.sock\""
+        echo "socket = \"/tmp/vxbench-$RUN_ID/$prefix.sock\""
     } >"$cfg"
     echo "$cfg"
 }

@@ -1260,7 +1260,7 @@ mac = "02:00:00:00:00:02"
         assert_eq!(cfg.vni_for_vlan(vlan(200)), Some(vni(5001)));
         assert_eq!(cfg.vni[0].flood.len(), 3);
         assert_eq!(cfg.neighbor.len(), 3);
-        assert_eq!(cfg.control.socket, PathBuf::from("/tmp/vxgate-demo.sock"));
+        assert_eq!(cfg.control.socket, PathBuf::from("/tmp/vxgate-demo/control.sock"));
     }
 
     // --- parse-level rejections (types and serde) ---

@@ -2,20 +2,25 @@
 //! connection (at most [`MAX_CONNECTIONS`]), every request forwarded to the control thread.
 //!
 //! # Contract
-//! - The socket is created with mode 0600 in a directory created if missing; a stale socket
-//!   (nobody answers on it) is replaced, a live one or a non-socket file is an error.
-//! - Lines are bounded ([`MAX_LINE_BYTES`]); reads and writes time out ([`IO_TIMEOUT`]).
-//!   Malformed JSON is answered with `Response::Error`, never reaches the control thread.
+//! - The socket never exists with a mode wider than 0600: it is bound inside a fresh 0700
+//!   directory, restricted, then renamed into place. Its directory (created 0755 if missing)
+//!   must not be writable by others nor owned by another user (whoever can write there could
+//!   replace the socket); start-up refuses it otherwise. A stale socket (nobody answers on it)
+//!   is replaced, a live one or a non-socket file is an error.
+//! - Lines are bounded ([`MAX_LINE_BYTES`]); a request line must arrive whole within
+//!   [`IO_TIMEOUT`] (a client trickling bytes is cut off), writes time out too. Malformed JSON
+//!   is answered with `Response::Error` and never reaches the control thread. Each connection
+//!   has its own thread, so a slow client delays nobody else.
 //! - The socket file is removed when the server stops.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
@@ -27,7 +32,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the control thread's answer (it answers itself within ~2 s).
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more are refused with an error line.
-pub const MAX_CONNECTIONS: usize = 8;
+pub const MAX_CONNECTIONS: usize = 64;
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 /// Reads one line of at most `max` bytes. `Ok(None)` at EOF; an error for an overlong line.
@@ -49,15 +54,113 @@ pub(crate) fn read_line_bounded<R: BufRead>(
     Ok(Some(line))
 }
 
-/// Prepares the socket path: creates the directory, removes a stale socket.
+/// Reads one request line of at most `max` bytes, all of it before `deadline`. `Ok(None)` at
+/// EOF before any byte; `TimedOut` past the deadline however the bytes trickle in;
+/// `InvalidData` for an overlong line.
+fn read_line_by(
+    r: &mut BufReader<UnixStream>,
+    max: usize,
+    deadline: Instant,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::with_capacity(256);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "request line not complete in time",
+            ));
+        }
+        r.get_ref().set_read_timeout(Some(left))?;
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((!line.is_empty()).then_some(line));
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line longer than {max} bytes"),
+            ));
+        }
+        line.extend_from_slice(buf.get(..take).unwrap_or_default());
+        r.consume(take);
+        if done {
+            return Ok(Some(line));
+        }
+    }
+}
+
+/// Refuses a directory that another user could write to or owns.
+fn check_dir(dir: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(dir)?;
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            why,
+        ))
+    };
+    if meta.mode() & 0o002 != 0 {
+        return refuse(format!(
+            "{} is writable by every user, who could replace the control socket; put the \
+             socket in a directory of its own (e.g. /run/vxgate/)",
+            dir.display()
+        ));
+    }
+    // /proc/self belongs to this process's effective user (no `geteuid`: unsafe code is
+    // denied outside io::dpdk).
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if meta.uid() != me && meta.uid() != 0 {
+        return refuse(format!(
+            "{} belongs to uid {}, not to this user (uid {me})",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    Ok(())
+}
+
+/// Binds `path` so that it never exists with a wider mode than 0600: inside a fresh 0700
+/// directory beside it, restricted, then renamed into place.
+fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let private = dir.join(format!(".vxgate-bind-{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let tmp = private.join("s");
+    let result = UnixListener::bind(&tmp).and_then(|l| {
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&private);
+    result
+}
+
+/// Prepares the socket path: creates and checks the directory, removes a stale socket.
 fn prepare(path: &Path) -> Result<(), ControlError> {
     let err = |source| ControlError::Socket {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(err)?;
+    check_dir(dir).map_err(err)?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if UnixStream::connect(path).is_ok() {
@@ -91,8 +194,7 @@ pub fn serve(
         path: path.to_path_buf(),
         source,
     };
-    let listener = UnixListener::bind(path).map_err(err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    let listener = bind_private(path).map_err(err)?;
     listener.set_nonblocking(true).map_err(err)?;
     let path: PathBuf = path.to_path_buf();
     std::thread::Builder::new()
@@ -154,12 +256,12 @@ fn connection(
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     while !stop.load(Ordering::Relaxed) {
-        let line = match read_line_bounded(&mut reader, MAX_LINE_BYTES) {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let line = match read_line_by(&mut reader, MAX_LINE_BYTES, deadline) {
             Ok(Some(l)) => l,
             Ok(None) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -221,6 +323,73 @@ mod tests {
         std::env::temp_dir()
             .join(format!("vxgate-test-{}-{name}", std::process::id()))
             .join("ctl.sock")
+    }
+
+    #[test]
+    fn refuses_a_directory_everyone_can_write() {
+        let path = temp_socket("wdir");
+        let dir = path.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (tx, _rx) = crate::control::request_channel();
+        let e = serve(&path, tx, Arc::new(AtomicBool::new(false))).unwrap_err();
+        assert!(e.to_string().contains("writable by every user"), "{e}");
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn slow_clients_are_cut_off_and_delay_nobody_else() {
+        let path = temp_socket("slow");
+        let (tx, rx) = crate::control::request_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = serve(&path, tx, stop.clone()).unwrap();
+        // A stand-in control thread answering pings.
+        let ctl = std::thread::spawn(move || {
+            while let Ok(m) = rx.recv_timeout(Duration::from_secs(10)) {
+                let _ = m.reply.send(Response::ok());
+            }
+        });
+        // Twelve clients that send half a request and stall, one that trickles a byte every
+        // 200 ms (each read arrives well within the timeout; the line never completes).
+        let mut stalled: Vec<UnixStream> = (0..12)
+            .map(|_| {
+                let mut s = UnixStream::connect(&path).unwrap();
+                s.write_all(b"{\"op\":").unwrap();
+                s
+            })
+            .collect();
+        let trickle = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(&path).unwrap();
+                let started = Instant::now();
+                for b in b"{\"op\":\"ping\"}                                        ".iter() {
+                    if s.write_all(&[*b]).is_err() {
+                        return Some(started.elapsed());
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                None
+            })
+        };
+        // Others are served meanwhile.
+        for _ in 0..5 {
+            let mut s = UnixStream::connect(&path).unwrap();
+            s.write_all(b"{\"op\":\"ping\"}\n").unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.contains("\"ok\""), "{line}");
+        }
+        // The trickler is disconnected after the request timeout, not served forever.
+        let cut = trickle.join().unwrap();
+        assert!(cut.is_some(), "a trickling client was never cut off");
+        stalled.clear();
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap();
+        drop(ctl);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
