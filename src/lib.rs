@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod fdb;
+pub mod fuzzing;
 pub mod io;
 pub mod metrics;
 pub mod pcap;
