@@ -272,6 +272,11 @@ pub struct LearningConfig {
     pub aging_secs: u64,
     pub max_per_vni: usize,
     pub max_total: usize,
+    /// MAC flap damping: more than `flap_moves` moves within `flap_window_secs` freeze the
+    /// entry where it is for `flap_hold_secs` (0 moves: never damp).
+    pub flap_moves: u32,
+    pub flap_window_secs: u64,
+    pub flap_hold_secs: u64,
 }
 
 impl Default for LearningConfig {
@@ -280,6 +285,9 @@ impl Default for LearningConfig {
             aging_secs: 300,
             max_per_vni: 65536,
             max_total: 1_048_576,
+            flap_moves: 5,
+            flap_window_secs: 10,
+            flap_hold_secs: 30,
         }
     }
 }
@@ -926,6 +934,18 @@ impl Config {
                 ),
             ));
         }
+        if l.flap_moves > 0 && l.flap_window_secs == 0 {
+            return Err(invalid(
+                "learning.flap_window_secs",
+                "must be at least 1 while flap_moves is set (flap_moves = 0 turns damping off)",
+            ));
+        }
+        if l.flap_moves > 0 && l.flap_hold_secs == 0 {
+            return Err(invalid(
+                "learning.flap_hold_secs",
+                "must be at least 1 while flap_moves is set (flap_moves = 0 turns damping off)",
+            ));
+        }
         Ok(())
     }
 
@@ -1260,7 +1280,10 @@ mac = "02:00:00:00:00:02"
         assert_eq!(cfg.vni_for_vlan(vlan(200)), Some(vni(5001)));
         assert_eq!(cfg.vni[0].flood.len(), 3);
         assert_eq!(cfg.neighbor.len(), 3);
-        assert_eq!(cfg.control.socket, PathBuf::from("/tmp/vxgate-demo/control.sock"));
+        assert_eq!(
+            cfg.control.socket,
+            PathBuf::from("/tmp/vxgate-demo/control.sock")
+        );
     }
 
     // --- parse-level rejections (types and serde) ---

@@ -75,7 +75,14 @@ impl PipelineHarness {
             underlay_tx: MemTx(rings[3].clone()),
             pool: MemPool::new(POOL),
         };
-        let worker = Worker::new(0, settings, io, rep, Arc::new(WorkerCounters::default()), ());
+        let worker = Worker::new(
+            0,
+            settings,
+            io,
+            rep,
+            Arc::new(WorkerCounters::default()),
+            (),
+        );
         PipelineHarness {
             worker,
             cp,

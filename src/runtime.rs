@@ -23,7 +23,9 @@ use crate::config::{ClusterMode, Config};
 use crate::control::{self, ControlError, Request, Response};
 use crate::dataplane::reconfig::reconfig_channel;
 use crate::dataplane::{DropReason, LatencySink, PipelineSettings, VniSettings, Worker};
-use crate::fdb::control::{ControlPlane, FdbError, FdbSettings, FleetSettings, VniPolicy};
+use crate::fdb::control::{
+    ControlPlane, FdbError, FdbSettings, FlapDamping, FleetSettings, VniPolicy,
+};
 use crate::fdb::source::source_channel;
 use crate::fdb::FdbKey;
 use crate::fdb::{replica, state};
@@ -151,6 +153,11 @@ pub fn fdb_settings(cfg: &Config) -> FdbSettings {
         gateway6: cfg.vtep.gateway6,
         arp_retry: Duration::from_millis(cfg.arp.retry_ms),
         arp_max_retries: cfg.arp.max_retries,
+        flap: FlapDamping {
+            moves: cfg.learning.flap_moves,
+            window: Duration::from_secs(cfg.learning.flap_window_secs),
+            hold: Duration::from_secs(cfg.learning.flap_hold_secs),
+        },
         // The group goes first: it reaches every member, the unicast list only adds to it.
         flood: cfg
             .vni

@@ -313,6 +313,13 @@ pub fn stats(s: &StatsSnapshot) -> String {
         f.learn_rejected,
         f.aged_out
     );
+    if f.flaps_damped > 0 {
+        let _ = writeln!(
+            out,
+            "FDB flap damping: {} MACs frozen, {} moves dropped",
+            f.flaps_damped, f.moves_suppressed
+        );
+    }
     let _ = writeln!(
         out,
         "FDB generation: published {}, applied by all workers {}; neighbours {}",

@@ -57,6 +57,8 @@ impl From<&FdbStats> for FdbSummary {
             published_generation: s.published_generation,
             local_entries: s.local_entries,
             tunnels_full: s.tunnels_full,
+            flaps_damped: s.flaps_damped,
+            moves_suppressed: s.moves_suppressed,
         }
     }
 }

@@ -30,7 +30,7 @@ use super::{Delta, Event, FdbKey, Versioned, LOCAL, LOCAL_ADDR};
 use crate::types::{MacAddr, TunnelId, Vni};
 
 pub use super::neighbor::{NeighborRow, NeighborState};
-pub use super::table::{EntryKind, FdbRow, VniPolicy};
+pub use super::table::{EntryKind, FdbRow, FlapDamping, VniPolicy};
 
 /// Default ageing time of learned entries.
 pub const DEFAULT_AGING: Duration = Duration::from_secs(300);
@@ -78,6 +78,8 @@ pub struct FdbSettings {
     /// Configured flood lists: unicast VTEPs and the VNI's multicast group, published into
     /// every replica at start.
     pub flood: BTreeMap<Vni, Vec<IpAddr>>,
+    /// When a flapping MAC is frozen in place.
+    pub flap: FlapDamping,
 }
 
 impl Default for FdbSettings {
@@ -95,6 +97,7 @@ impl Default for FdbSettings {
             arp_retry: DEFAULT_ARP_RETRY,
             arp_max_retries: DEFAULT_ARP_MAX_RETRIES,
             flood: BTreeMap::new(),
+            flap: FlapDamping::default(),
         }
     }
 }
@@ -204,6 +207,9 @@ pub struct FdbStats {
     pub local_entries: u64,
     /// Addresses that got no tunnel because the tunnel table was full (added field).
     pub tunnels_full: u64,
+    /// Entries frozen for flapping, and the moves dropped while frozen (added fields).
+    pub flaps_damped: u64,
+    pub moves_suppressed: u64,
 }
 
 /// The single writer of the FDB and neighbour tables.
@@ -263,13 +269,15 @@ impl ControlPlane {
         let now = Instant::now();
         let retry = settings.arp_retry.max(Duration::from_millis(1));
         let backlogs = links.iter().map(|_| VecDeque::new()).collect();
+        let mut table = FdbTable::new(
+            settings.vni_policy.clone(),
+            settings.max_learned_total,
+            DEFAULT_FDB_CAPACITY,
+            settings.aging,
+        );
+        table.set_flap_damping(settings.flap);
         ControlPlane {
-            table: FdbTable::new(
-                settings.vni_policy.clone(),
-                settings.max_learned_total,
-                DEFAULT_FDB_CAPACITY,
-                settings.aging,
-            ),
+            table,
             neighbors: NeighborTable::new(NeighborConfig {
                 vtep_ip: settings.vtep_ip,
                 prefix_len: settings.prefix_len,
@@ -585,6 +593,7 @@ impl ControlPlane {
         for k in gone {
             self.arp_bound.remove(&k);
         }
+        self.table.set_flap_damping(new.flap);
         self.aging_scan = (new.aging / 8).min(Duration::from_secs(1));
         let retry = new.arp_retry.max(Duration::from_millis(1));
         self.neighbors.set_retry(
@@ -748,6 +757,7 @@ impl ControlPlane {
                     LearnOutcome::Added | LearnOutcome::Moved => {
                         self.publish_fdb(key, remote);
                     }
+                    LearnOutcome::Frozen => self.log_frozen(key, Some(remote)),
                     _ => {}
                 },
                 Event::NeighborMiss { ip } => self.neighbors.miss(ip, now, &mut self.pending),
@@ -813,6 +823,8 @@ impl ControlPlane {
             arp_requests: self.neighbors.counters().arp_requests,
             local_entries: self.table.local_count() as u64,
             tunnels_full: self.tunnel_errors,
+            flaps_damped: c.flaps_damped,
+            moves_suppressed: c.moves_suppressed,
         }
     }
 
@@ -829,8 +841,36 @@ impl ControlPlane {
         std::mem::take(&mut self.requests)
     }
 
+    /// One line per freeze (a freeze lasts the hold time, so a loop logs each MAC at most
+    /// once per hold).
+    fn log_frozen(&self, key: FdbKey, towards: Option<IpAddr>) {
+        let at = self.table.get(&key).map(|e| e.remote);
+        let d = self.table.flap_damping();
+        tracing::warn!(
+            "MAC {} in VNI {} moved more than {} times in {:?} (last towards {}): frozen at {} \
+             for {:?}",
+            key.mac,
+            key.vni,
+            d.moves,
+            d.window,
+            towards.map_or_else(|| "the access side".to_string(), |r| r.to_string()),
+            at.map_or_else(
+                || "?".to_string(),
+                |r| if r == LOCAL_ADDR {
+                    "the access side".to_string()
+                } else {
+                    r.to_string()
+                }
+            ),
+            d.hold
+        );
+    }
+
     fn local_seen(&mut self, key: FdbKey, ip: Option<Ipv4Addr>, now: Instant) {
         let outcome = self.table.learn_local(key, now);
+        if outcome == LearnOutcome::Frozen {
+            self.log_frozen(key, None);
+        }
         let fresh = match outcome {
             LearnOutcome::Added | LearnOutcome::Moved => {
                 self.publish(Delta::FdbSet { key, tunnel: LOCAL });
@@ -1266,6 +1306,38 @@ mod tests {
         for r in &rs {
             assert_eq!(r.entries(), vec![(key(100, 1), A)]);
         }
+    }
+
+    #[test]
+    fn a_mac_flapping_between_vteps_stops_churning_the_replicas() {
+        let (mut cp, mut rs) = setup(1, 4096);
+        let t0 = Instant::now();
+        let k = key(100, 7);
+        let mut published = Vec::new();
+        // A loop: the MAC seen behind A and B alternately, reported once a second (what a
+        // worker's filter lets through), for 30 seconds.
+        for i in 0..30u32 {
+            let to = if i % 2 == 0 { A } else { B };
+            // (Where the replica already has it, the sighting is not even reported.)
+            let _ = rs[0].learn(k, to, i + 1);
+            let before = cp.published_generation();
+            converge(&mut cp, &mut rs, t0 + Duration::from_secs(u64::from(i)));
+            published.push(cp.published_generation() - before);
+        }
+        let s = cp.stats();
+        let d = FlapDamping::default();
+        assert_eq!(s.flaps_damped, 1);
+        assert_eq!(s.moves, u64::from(d.moves));
+        // The added entry, its tunnel rows and the tolerated moves: then nothing.
+        let total: u64 = published.iter().sum();
+        assert!(
+            total <= u64::from(d.moves) + 4,
+            "{total} deltas for one flapping MAC"
+        );
+        assert!(published[10..].iter().all(|n| *n == 0), "{published:?}");
+        assert!(s.moves_suppressed >= 10, "{}", s.moves_suppressed);
+        // The replica still forwards it (to where it was frozen).
+        assert!(rs[0].lookup(vni(100), MacAddr::from_u64(7)).is_some());
     }
 
     #[test]

@@ -12,10 +12,14 @@
 //!   with learning off ignores events (counted apart), and learned entries are capped per VNI
 //!   and globally. A known MAC seen behind a new VTEP moves (counted).
 //! - Learned entries age: removed once not refreshed for `aging`; static and remote never do.
+//! - MAC flapping is damped: a MAC that moves more than [`FlapDamping::moves`] times within
+//!   [`FlapDamping::window`] (a loop, or a spoofer) is frozen where it is for
+//!   [`FlapDamping::hold`]; its moves meanwhile are counted and dropped, so a loop cannot churn
+//!   every replica.
 //! - Every method returns what changed so the caller (`control`) publishes exactly that.
 //! - Std collections (a `BTreeMap`, so listings come out sorted): this is the control thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -74,6 +78,36 @@ pub struct FdbEntry {
     pub last_seen: Instant,
 }
 
+/// When a moving MAC is frozen in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlapDamping {
+    /// Moves tolerated within `window`; one more freezes the entry (0: never damp).
+    pub moves: u32,
+    pub window: Duration,
+    /// How long a frozen entry ignores moves.
+    pub hold: Duration,
+}
+
+impl Default for FlapDamping {
+    fn default() -> Self {
+        // A worker reports a moving MAC at most once a second, so a loop shows as about one
+        // move a second per worker: five in ten seconds is a loop, a migration moves once.
+        FlapDamping {
+            moves: 5,
+            window: Duration::from_secs(10),
+            hold: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The recent moves of one MAC.
+#[derive(Debug, Clone, Copy)]
+struct Flap {
+    window_start: Instant,
+    moves: u32,
+    frozen_until: Option<Instant>,
+}
+
 /// What a learn event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LearnOutcome {
@@ -81,6 +115,10 @@ pub enum LearnOutcome {
     Added,
     /// Moved to a new remote: publish it.
     Moved,
+    /// This move was one too many: the entry is frozen where it is (log it once).
+    Frozen,
+    /// A move of a frozen entry, dropped.
+    Damped,
     /// Same remote, ageing clock restarted: nothing to publish.
     Refreshed,
     /// Learning is off for the VNI.
@@ -97,6 +135,10 @@ pub struct TableCounters {
     pub learn_rejected: u64,
     pub learn_ignored: u64,
     pub aged_out: u64,
+    /// Entries frozen for flapping.
+    pub flaps_damped: u64,
+    /// Moves dropped because the entry was frozen.
+    pub moves_suppressed: u64,
 }
 
 /// The authoritative FDB.
@@ -113,6 +155,9 @@ pub struct FdbTable {
     max_entries: usize,
     aging: Duration,
     counters: TableCounters,
+    damping: FlapDamping,
+    /// MACs that moved recently (pruned by [`FdbTable::expire`]).
+    flaps: HashMap<FdbKey, Flap>,
 }
 
 impl FdbTable {
@@ -136,7 +181,60 @@ impl FdbTable {
             max_entries,
             aging,
             counters: TableCounters::default(),
+            damping: FlapDamping::default(),
+            flaps: HashMap::new(),
         }
+    }
+
+    pub fn flap_damping(&self) -> FlapDamping {
+        self.damping
+    }
+
+    /// Changes the flap damping (existing freezes keep their hold).
+    pub fn set_flap_damping(&mut self, damping: FlapDamping) {
+        self.damping = damping;
+    }
+
+    /// Whether `key` may move now; counts the move and freezes a flapping entry.
+    fn allow_move(&mut self, key: FdbKey, now: Instant) -> LearnOutcome {
+        let d = self.damping;
+        if d.moves == 0 {
+            return LearnOutcome::Moved;
+        }
+        let f = self.flaps.entry(key).or_insert(Flap {
+            window_start: now,
+            moves: 0,
+            frozen_until: None,
+        });
+        if let Some(until) = f.frozen_until {
+            if now < until {
+                self.counters.moves_suppressed += 1;
+                return LearnOutcome::Damped;
+            }
+            f.frozen_until = None;
+            f.moves = 0;
+            f.window_start = now;
+        }
+        if now.saturating_duration_since(f.window_start) > d.window {
+            f.window_start = now;
+            f.moves = 0;
+        }
+        f.moves += 1;
+        if f.moves > d.moves {
+            f.frozen_until = Some(now + d.hold);
+            self.counters.flaps_damped += 1;
+            self.counters.moves_suppressed += 1;
+            return LearnOutcome::Frozen;
+        }
+        LearnOutcome::Moved
+    }
+
+    /// Whether `key` is frozen for flapping at `now`.
+    pub fn frozen(&self, key: &FdbKey, now: Instant) -> bool {
+        self.flaps
+            .get(key)
+            .and_then(|f| f.frozen_until)
+            .is_some_and(|u| now < u)
     }
 
     /// Changes the bound on all entries together; existing entries stay.
@@ -375,10 +473,15 @@ impl FdbTable {
                     LearnOutcome::Refreshed
                 }
                 EntryKind::Learned => {
-                    e.remote = remote;
-                    e.last_seen = now;
-                    self.counters.moves += 1;
-                    LearnOutcome::Moved
+                    let outcome = self.allow_move(key, now);
+                    if outcome == LearnOutcome::Moved {
+                        if let Some(e) = self.entries.get_mut(&key) {
+                            e.remote = remote;
+                            e.last_seen = now;
+                        }
+                        self.counters.moves += 1;
+                    }
+                    outcome
                 }
                 // The configured or distributed answer stands; a sighting that agrees with it
                 // is not a rejection.
@@ -423,8 +526,12 @@ impl FdbTable {
                 self.counters.learn_rejected += 1;
                 return LearnOutcome::Rejected;
             }
-            // Learned or remote: the host is here now.
+            // Learned or remote: the host is here now, unless it keeps moving.
             Some(_) => {
+                let outcome = self.allow_move(key, now);
+                if outcome != LearnOutcome::Moved {
+                    return outcome;
+                }
                 self.counters.moves += 1;
                 LearnOutcome::Moved
             }
@@ -477,6 +584,12 @@ impl FdbTable {
             }
         }
         self.counters.aged_out += keys.len() as u64;
+        // Forget moves that no longer count: outside the window and not frozen.
+        let window = self.damping.window;
+        self.flaps.retain(|_, f| {
+            f.frozen_until.is_some_and(|u| now < u)
+                || now.saturating_duration_since(f.window_start) <= window
+        });
         keys
     }
 
@@ -549,6 +662,62 @@ mod tests {
             },
         );
         FdbTable::new(p, max_total, 1000, Duration::from_secs(300))
+    }
+
+    #[test]
+    fn a_flapping_mac_is_frozen_for_the_hold_time_then_moves_again() {
+        let mut t = table(100, 100);
+        t.set_flap_damping(FlapDamping {
+            moves: 3,
+            window: Duration::from_secs(5),
+            hold: Duration::from_secs(30),
+        });
+        let k = key(1, 7);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(t.learn(k, A, at(0)), LearnOutcome::Added);
+        // Three moves within the window are followed.
+        for (i, to) in [B, A, B].into_iter().enumerate() {
+            assert_eq!(
+                t.learn(k, to, at(100 * (i as u64 + 1))),
+                LearnOutcome::Moved
+            );
+        }
+        // The fourth freezes it where it is; later ones are dropped.
+        assert_eq!(t.learn(k, A, at(400)), LearnOutcome::Frozen);
+        assert_eq!(t.get(&k).unwrap().remote, B);
+        assert!(t.frozen(&k, at(400)));
+        assert_eq!(t.learn(k, A, at(500)), LearnOutcome::Damped);
+        assert_eq!(t.learn_local(k, at(600)), LearnOutcome::Damped);
+        assert_eq!(t.get(&k).unwrap().remote, B);
+        // A sighting where it is frozen still refreshes it.
+        assert_eq!(t.learn(k, B, at(700)), LearnOutcome::Refreshed);
+        let c = t.counters();
+        assert_eq!((c.moves, c.flaps_damped, c.moves_suppressed), (3, 1, 3));
+        // After the hold it follows the host again.
+        assert_eq!(t.learn(k, A, at(30_500)), LearnOutcome::Moved);
+        assert!(!t.frozen(&k, at(30_500)));
+        // Moves spread wider than the window never freeze.
+        let k2 = key(1, 8);
+        t.learn(k2, A, at(0));
+        for i in 1..10u64 {
+            let to = if i % 2 == 1 { B } else { A };
+            assert_eq!(t.learn(k2, to, at(6_000 * i)), LearnOutcome::Moved);
+        }
+        // Damping off: every move is followed.
+        t.set_flap_damping(FlapDamping {
+            moves: 0,
+            ..FlapDamping::default()
+        });
+        let k3 = key(2, 9);
+        t.learn(k3, A, at(0));
+        for i in 1..50u64 {
+            let to = if i % 2 == 1 { B } else { A };
+            assert_eq!(t.learn(k3, to, at(i)), LearnOutcome::Moved);
+        }
+        // Expiry forgets the move history of what no longer flaps.
+        t.expire(at(200_000));
+        assert!(t.flaps.is_empty());
     }
 
     #[test]

@@ -173,6 +173,18 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &[],
     ),
     (
+        "vxgate_fdb_flaps_damped_total",
+        "MACs frozen in place for moving too often (a loop or a spoofer).",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        "vxgate_fdb_moves_suppressed_total",
+        "Moves of frozen MACs that were dropped.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
         "vxgate_fdb_aged_out_total",
         "Learned entries removed by ageing.",
         MetricType::COUNTER,
@@ -598,6 +610,14 @@ impl Collector for TelemetryCollector {
         f.push(
             "vxgate_fdb_learn_rejected_total",
             vec![counter(&[], fdb.learn_rejected)],
+        );
+        f.push(
+            "vxgate_fdb_flaps_damped_total",
+            vec![counter(&[], fdb.flaps_damped)],
+        );
+        f.push(
+            "vxgate_fdb_moves_suppressed_total",
+            vec![counter(&[], fdb.moves_suppressed)],
         );
         f.push(
             "vxgate_fdb_aged_out_total",

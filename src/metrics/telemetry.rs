@@ -74,6 +74,10 @@ pub struct FdbSummary {
     pub published_generation: u64,
     pub local_entries: u64,
     pub tunnels_full: u64,
+    #[serde(default)]
+    pub flaps_damped: u64,
+    #[serde(default)]
+    pub moves_suppressed: u64,
 }
 
 /// Shared observability state of one running gateway.
