@@ -46,9 +46,15 @@ impl Default for PipelineHarness {
 impl PipelineHarness {
     /// Builds the gateway of [`CONFIG`] (a fixed, valid configuration: failing here is a bug
     /// of the harness, not an input).
-    #[allow(clippy::expect_used)]
     pub fn new() -> PipelineHarness {
-        let cfg = Config::from_toml_str(CONFIG).expect("harness configuration parses");
+        Self::with_config(CONFIG)
+    }
+
+    /// Builds the gateway of `text` (one worker; the ports are ignored), e.g. to predict what a
+    /// DPDK run of the same configuration must do.
+    #[allow(clippy::expect_used)]
+    pub fn with_config(text: &str) -> PipelineHarness {
+        let cfg = Config::from_toml_str(text).expect("harness configuration parses");
         cfg.validate(&[0]).expect("harness configuration validates");
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         let settings = pipeline_settings(&cfg, mac).expect("harness settings");
@@ -99,6 +105,22 @@ impl PipelineHarness {
     pub fn run(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         self.access_in.inject(frame);
         self.underlay_in.inject(frame);
+        self.poll()
+    }
+
+    /// `frame` in on the access side only; otherwise as [`PipelineHarness::run`].
+    pub fn run_access(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.access_in.inject(frame);
+        self.poll()
+    }
+
+    /// `frame` in on the underlay side only; otherwise as [`PipelineHarness::run`].
+    pub fn run_underlay(&mut self, frame: &[u8]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        self.underlay_in.inject(frame);
+        self.poll()
+    }
+
+    fn poll(&mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let now = Instant::now();
         self.worker.poll_once(now);
         self.cp.poll(now);

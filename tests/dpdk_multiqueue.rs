@@ -36,8 +36,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vxgate::dataplane::DropReason;
@@ -446,79 +446,6 @@ fn write_config(dir: &TempDir, t: &[QueueTraffic; QUEUES], metrics_port: u16) ->
     let path = dir.path("vxgate.toml");
     std::fs::write(&path, c).unwrap();
     path
-}
-
-/// `vxgate run --no-pin` as a child process; stdout and stderr go to files in the temp dir (so
-/// a chatty child can never block on a full pipe).
-struct Gateway {
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Gateway {
-    fn spawn(dir: &TempDir, config: &Path, duration_secs: u32) -> Gateway {
-        let stdout = dir.path("stdout.txt");
-        let stderr = dir.path("stderr.txt");
-        let child = vxgate()
-            .args(["run", "--no-pin", "--duration", &duration_secs.to_string()])
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Gateway {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap()
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Waits (bounded) for the exit; returns the status, stdout and stderr.
-    fn wait(mut self, limit: Duration) -> (ExitStatus, String, String) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "vxgate did not exit within {limit:?}\n--- stderr ---\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
-        (status, out, self.stderr())
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        // Only when the test failed before waiting: never leave a polling process behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,502 @@
+//! Hostile input through the real DPDK path (net_pcap virtual devices, `vxgate run`): frames
+//! truncated at every offset of every header, wrong IHL and total lengths, IPv4 options and
+//! fragments, wrong UDP port, VXLAN without the I flag or with reserved bits set, unknown VNIs,
+//! runts and oversized frames, two VLAN tags, frames from the gateway's own addresses,
+//! multicast and broadcast outer sources, ARP with bad lengths — mixed with valid traffic.
+//!
+//! The oracle is the software pipeline (`vxgate::fuzzing::PipelineHarness`) fed the same frames
+//! in the same order under the same configuration: the DPDK run must forward the same frames
+//! byte for byte (outer IPv4 identification aside, which counts packets in send order) and count
+//! every dropped frame under the same reason. A second run replays both files forever at full
+//! rate, 9 KB frames included: no crash, exit 0, every mbuf back in the pool.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use vxgate::config::Config;
+use vxgate::dataplane::DropReason;
+use vxgate::fuzzing::PipelineHarness;
+use vxgate::trafficgen::{self, TrafficSpec};
+
+mod dpdk_common;
+use dpdk_common::*;
+
+/// The gateway under test (ports and cores filled in per run).
+const GATEWAY: &str = r#"
+[vtep]
+ip = "192.0.2.1"
+mac = "02:00:00:00:00:01"
+underlay_mtu = 1500
+
+[ports]
+access = "@ACCESS@"
+underlay = "@UNDERLAY@"
+
+[workers]
+cores = [@CORE@]
+
+[[vni]]
+id = 5000
+vlan = 100
+flood = ["192.0.2.2", "192.0.2.3"]
+
+[[vni]]
+id = 5001
+flood = ["192.0.2.2"]
+
+[[fdb]]
+vni = 5000
+mac = "02:00:00:00:20:02"
+remote = "192.0.2.2"
+
+[[neighbor]]
+ip = "192.0.2.2"
+mac = "02:00:00:00:00:02"
+
+[[neighbor]]
+ip = "192.0.2.3"
+mac = "02:00:00:00:00:03"
+"#;
+
+fn gateway_text(access: &str, underlay: &str, core: usize) -> String {
+    GATEWAY
+        .replace("@ACCESS@", access)
+        .replace("@UNDERLAY@", underlay)
+        .replace("@CORE@", &core.to_string())
+}
+
+/// What pcap-gen makes for this gateway: (access frames, underlay frames).
+fn valid_traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let cfg = Config::from_toml_str(&gateway_text("mem0", "mem1", 0)).unwrap();
+    let spec = TrafficSpec {
+        hosts_per_vni: 4,
+        frame_sizes: vec![64, 300, 1400],
+        broadcast_every: 7,
+        frames: 48,
+    };
+    (
+        trafficgen::access_frames(&cfg, &spec),
+        trafficgen::underlay_frames(&cfg, &spec),
+    )
+}
+
+fn refresh_ipv4_checksum(f: &mut [u8], ip_at: usize) {
+    let ihl = usize::from(f[ip_at] & 0x0f) * 4;
+    if ihl < 20 || f.len() < ip_at + ihl {
+        return;
+    }
+    f[ip_at + 10..ip_at + 12].copy_from_slice(&[0, 0]);
+    let sum = inet_checksum(&f[ip_at..ip_at + ihl]);
+    f[ip_at + 10..ip_at + 12].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// Hostile underlay frames built from a valid VXLAN frame `base` (untagged outer IPv4).
+fn hostile_underlay(base: &[u8], jumbo: bool) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    // Truncated at every offset: Ethernet, IPv4, UDP, VXLAN and the inner header.
+    for len in 0..(14 + 20 + 8 + 8 + 14 + 2) {
+        v.push(base[..len].to_vec());
+    }
+    let edit = |f: &dyn Fn(&mut Vec<u8>), fix: bool| {
+        let mut x = base.to_vec();
+        f(&mut x);
+        if fix {
+            refresh_ipv4_checksum(&mut x, 14);
+        }
+        x
+    };
+    // IHL other than 5: too small, and options that run into the UDP header.
+    for ihl in [0u8, 1, 4, 6, 7, 15] {
+        v.push(edit(&|x| x[14] = 0x40 | ihl, true));
+    }
+    // Version 6 in an IPv4 ethertype.
+    v.push(edit(&|x| x[14] = 0x65, true));
+    // Total length: zero, below the header, one short, one long, maximal.
+    let total = u16::from_be_bytes([base[16], base[17]]);
+    for t in [0u16, 19, 20, total - 1, total + 1, 0xffff] {
+        v.push(edit(&|x| x[16..18].copy_from_slice(&t.to_be_bytes()), true));
+    }
+    // A real IPv4 option (NOP NOP NOP EOL) with the header grown to 24 bytes.
+    v.push({
+        let mut x = base[..34].to_vec();
+        x.extend_from_slice(&[1, 1, 1, 0]);
+        x.extend_from_slice(&base[34..]);
+        x[14] = 0x46;
+        let t = u16::from_be_bytes([x[16], x[17]]) + 4;
+        x[16..18].copy_from_slice(&t.to_be_bytes());
+        refresh_ipv4_checksum(&mut x, 14);
+        x
+    });
+    // Fragments: more fragments, an offset, both, and DF with an offset.
+    for flags in [0x2000u16, 0x0010, 0x2010, 0x4010] {
+        v.push(edit(
+            &|x| x[20..22].copy_from_slice(&flags.to_be_bytes()),
+            true,
+        ));
+    }
+    // A bad header checksum, another protocol, TTL 0.
+    v.push(edit(&|x| x[24] ^= 0xff, false));
+    v.push(edit(&|x| x[23] = 6, true));
+    v.push(edit(&|x| x[22] = 0, true));
+    // UDP: another destination port, a length too short, too long, zero.
+    v.push(edit(
+        &|x| x[36..38].copy_from_slice(&4790u16.to_be_bytes()),
+        true,
+    ));
+    for l in [0u16, 7, 8, 15, 0xffff] {
+        v.push(edit(&|x| x[38..40].copy_from_slice(&l.to_be_bytes()), true));
+    }
+    // VXLAN: I flag clear, reserved bits set (RFC 7348: ignored on receipt), unknown VNI.
+    v.push(edit(&|x| x[42] = 0, true));
+    v.push(edit(&|x| x[42] = 0xff, true));
+    v.push(edit(
+        &|x| x[43..46].copy_from_slice(&[0xaa, 0xbb, 0xcc]),
+        true,
+    ));
+    v.push(edit(&|x| x[49] = 0x5a, true));
+    v.push(edit(
+        &|x| x[46..49].copy_from_slice(&[0x00, 0x1b, 0x5a]),
+        true,
+    ));
+    // Outer sources that cannot be a VTEP, or are the gateway itself.
+    for src in [
+        [224, 0, 0, 1],
+        [255, 255, 255, 255],
+        [0, 0, 0, 0],
+        [192, 0, 2, 1],
+    ] {
+        v.push(edit(&|x| x[26..30].copy_from_slice(&src), true));
+    }
+    v.push(edit(
+        &|x| x[6..12].copy_from_slice(&[1, 0, 0x5e, 0, 0, 1]),
+        true,
+    ));
+    v.push(edit(
+        &|x| x[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]),
+        true,
+    ));
+    // To a multicast group not joined, to broadcast, and to another MAC.
+    v.push(edit(&|x| x[30..34].copy_from_slice(&[239, 9, 9, 9]), true));
+    v.push(edit(&|x| x[0..6].copy_from_slice(&[0xff; 6]), true));
+    v.push(edit(
+        &|x| x[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 0x77]),
+        true,
+    ));
+    // Two VLAN tags (802.1ad then 802.1Q, and 802.1Q twice) in front of the IPv4 header.
+    for outer in [0x88a8u16, 0x8100] {
+        let mut x = base[..12].to_vec();
+        x.extend_from_slice(&outer.to_be_bytes());
+        x.extend_from_slice(&[0, 10, 0x81, 0x00, 0, 20]);
+        x.extend_from_slice(&base[12..]);
+        v.push(x);
+    }
+    // Runts of garbage, an inner frame cut inside its header, frames over the MTU.
+    for n in [1usize, 13, 14, 59, 60] {
+        v.push(vec![0xa5; n]);
+    }
+    for size in [1518usize, 1600, 2000] {
+        let mut x = base.to_vec();
+        x.resize(size, 0x33);
+        v.push(x);
+    }
+    if jumbo {
+        let mut x = base.to_vec();
+        x.resize(9000, 0x44);
+        v.push(x);
+    }
+    // ARP with bad lengths and an unknown operation, and truncated.
+    let arp_req = eth(
+        [0xff; 6],
+        [2, 0, 0, 0, 0, 0x99],
+        0x0806,
+        &arp(
+            1,
+            [2, 0, 0, 0, 0, 0x99],
+            std::net::Ipv4Addr::new(192, 0, 2, 99),
+            [0; 6],
+            std::net::Ipv4Addr::new(192, 0, 2, 1),
+        ),
+    );
+    for (at, val) in [(18usize, 7u8), (19, 5), (21, 3), (16, 0x86)] {
+        let mut x = arp_req.clone();
+        x[at] = val;
+        v.push(x);
+    }
+    for len in [15usize, 20, 30, 41] {
+        v.push(arp_req[..len].to_vec());
+    }
+    // IPv6 on a gateway without an IPv6 address, and an unknown ethertype.
+    v.push(edit(&|x| x[12..14].copy_from_slice(&[0x86, 0xdd]), false));
+    v.push(edit(&|x| x[12..14].copy_from_slice(&[0x88, 0xb5]), false));
+    v
+}
+
+/// Hostile access frames built from a valid tagged access frame `base`.
+fn hostile_access(base: &[u8], jumbo: bool) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    for len in 0..20 {
+        v.push(base[..len.min(base.len())].to_vec());
+    }
+    // Two tags, a tag for an unmapped VLAN, a priority tag, a multicast source.
+    let mut x = base[..12].to_vec();
+    x.extend_from_slice(&[0x88, 0xa8, 0, 100]);
+    x.extend_from_slice(&base[12..]);
+    v.push(x);
+    let mut x = base.to_vec();
+    x[14..16].copy_from_slice(&[0, 200]);
+    v.push(x);
+    let mut x = base.to_vec();
+    x[14..16].copy_from_slice(&[0xe0, 0]);
+    v.push(x);
+    let mut x = base.to_vec();
+    x[6] = 0x01;
+    v.push(x);
+    // To the gateway's own MAC, and over the MTU once encapsulated.
+    let mut x = base.to_vec();
+    x[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    v.push(x);
+    for size in [1500usize, 1518, 2000] {
+        let mut x = base.to_vec();
+        x.resize(size, 0x55);
+        v.push(x);
+    }
+    if jumbo {
+        let mut x = base.to_vec();
+        x.resize(9000, 0x66);
+        v.push(x);
+    }
+    v
+}
+
+/// Hostile frames with a valid one after each, then the rest of the valid ones.
+fn interleave(hostile: Vec<Vec<u8>>, valid: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut good = valid.iter().cycle();
+    for h in hostile {
+        out.push(h);
+        out.extend(good.next().cloned());
+    }
+    out.extend(valid.iter().cloned());
+    out
+}
+
+/// The outer IPv4 identification and header checksum of a VXLAN frame zeroed: they count
+/// packets in the order they were sent, which batching may change.
+fn normalise(frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            if is_vxlan(&f) {
+                f[18..20].copy_from_slice(&[0, 0]);
+                f[24..26].copy_from_slice(&[0, 0]);
+            }
+            f
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Frames out of each port and drops by reason.
+struct Outcome {
+    access: Vec<Vec<u8>>,
+    underlay: Vec<Vec<u8>>,
+    drops: BTreeMap<String, u64>,
+}
+
+/// What the software pipeline does with the frames.
+fn oracle(access: &[Vec<u8>], underlay: &[Vec<u8>]) -> Outcome {
+    let mut h = PipelineHarness::with_config(&gateway_text("mem0", "mem1", 0));
+    let (mut a, mut u) = (Vec::new(), Vec::new());
+    for f in access {
+        let (x, y) = h.run_access(f);
+        a.extend(x);
+        u.extend(y);
+    }
+    for f in underlay {
+        let (x, y) = h.run_underlay(f);
+        a.extend(x);
+        u.extend(y);
+    }
+    let drops = DropReason::ALL
+        .iter()
+        .map(|r| (r.as_str().to_string(), h.counters().dropped(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    Outcome {
+        access: a,
+        underlay: u,
+        drops,
+    }
+}
+
+/// Runs vxgate on two net_pcap ports reading `access` and `underlay`; returns stdout and the
+/// two captures (empty when `tx` is "/dev/null").
+fn run(
+    dir: &TempDir,
+    access: &[Vec<u8>],
+    underlay: &[Vec<u8>],
+    infinite: bool,
+    secs: u32,
+) -> (String, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (in_a, in_u) = (dir.path("in-access.pcap"), dir.path("in-underlay.pcap"));
+    vxgate::pcap::write_frames(&in_a, access).unwrap();
+    vxgate::pcap::write_frames(&in_u, underlay).unwrap();
+    let (out_a, out_u) = (dir.path("out-access.pcap"), dir.path("out-underlay.pcap"));
+    let mut eal: Vec<String> = if use_hugepages() {
+        vec!["--in-memory".into(), "--no-pci".into()]
+    } else {
+        ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
+            .map(String::from)
+            .to_vec()
+    };
+    eal.push(format!("--file-prefix={}", dir.file_prefix));
+    eal.push("--log-level=lib.eal:warning".into());
+    let rx = |p: &std::path::Path| {
+        if infinite {
+            format!("rx_pcap={},infinite_rx=1", p.display())
+        } else {
+            format!("rx_pcap={}", p.display())
+        }
+    };
+    let tx = |p: &std::path::Path| {
+        if infinite {
+            "tx_pcap=/dev/null".to_string()
+        } else {
+            format!("tx_pcap={}", p.display())
+        }
+    };
+    eal.push(format!("--vdev=net_pcap0,{},{}", rx(&in_a), tx(&out_a)));
+    eal.push(format!("--vdev=net_pcap1,{},{}", rx(&in_u), tx(&out_u)));
+    let core = if vxgate::config::available_cores().contains(&1) {
+        1
+    } else {
+        0
+    };
+    let mut c = String::new();
+    let list: Vec<String> = eal.iter().map(|a| toml_str(a)).collect();
+    writeln!(
+        c,
+        "[dpdk]\neal_args = [{}]\nmempool_size = 4095\n",
+        list.join(", ")
+    )
+    .unwrap();
+    c.push_str(&gateway_text("net_pcap0", "net_pcap1", core));
+    writeln!(c, "\n[metrics]\nenabled = false\n").unwrap();
+    writeln!(
+        c,
+        "[control]\nsocket = {}",
+        toml_str(&dir.path("control.sock").display().to_string())
+    )
+    .unwrap();
+    let config = dir.path("vxgate.toml");
+    std::fs::write(&config, c).unwrap();
+    let gw = Gateway::spawn(dir, &config, secs);
+    let (status, stdout, stderr) = gw.wait(Duration::from_secs(u64::from(secs) + 30));
+    assert!(
+        status.success(),
+        "vxgate failed: {status}\n{stdout}\n{stderr}"
+    );
+    let read = |p: &std::path::Path| {
+        if infinite {
+            Vec::new()
+        } else {
+            vxgate::pcap::read_frames(p).unwrap()
+        }
+    };
+    (stdout, read(&out_a), read(&out_u))
+}
+
+fn assert_no_leak(stdout: &str) {
+    let leak = stdout
+        .lines()
+        .find(|l| l.contains("buffers still in use"))
+        .unwrap_or_else(|| panic!("no mempool line in:\n{stdout}"));
+    assert!(
+        leak.trim_start().starts_with("mempool: 0 of "),
+        "mbuf leak: {leak}"
+    );
+}
+
+fn check_direction(name: &str, access: Vec<Vec<u8>>, underlay: Vec<Vec<u8>>) {
+    let dir = TempDir::new("hostile", name);
+    let Outcome {
+        access: want_a,
+        underlay: want_u,
+        drops: want_drops,
+    } = oracle(&access, &underlay);
+    let (stdout, got_a, got_u) = run(&dir, &access, &underlay, false, 2);
+    assert_no_leak(&stdout);
+    assert_eq!(
+        summary_drops(&stdout),
+        want_drops,
+        "{name}: drops by reason differ from the software pipeline's\n{stdout}"
+    );
+    assert_frames(
+        &format!("{name}: access out"),
+        &normalise(&got_a),
+        &normalise(&want_a),
+    );
+    assert_frames(
+        &format!("{name}: underlay out"),
+        &normalise(&got_u),
+        &normalise(&want_u),
+    );
+    let dropped: u64 = want_drops.values().sum();
+    eprintln!(
+        "{name}: {} frames in, {} forwarded to the access side, {} to the underlay, {dropped} \
+         dropped: {want_drops:?}",
+        access.len() + underlay.len(),
+        got_a.len(),
+        got_u.len()
+    );
+    assert!(dropped > 0);
+}
+
+#[test]
+fn hostile_underlay_frames_are_counted_and_valid_ones_forwarded_exactly() {
+    let (_, valid_u) = valid_traffic();
+    let frames = interleave(hostile_underlay(&valid_u[0], true), &valid_u);
+    check_direction("underlay", Vec::new(), frames);
+}
+
+#[test]
+fn hostile_access_frames_are_counted_and_valid_ones_forwarded_exactly() {
+    let (valid_a, _) = valid_traffic();
+    let tagged = valid_a
+        .iter()
+        .find(|f| f.len() > 18 && f[12..14] == [0x81, 0x00])
+        .unwrap()
+        .clone();
+    let frames = interleave(hostile_access(&tagged, true), &valid_a);
+    check_direction("access", frames, Vec::new());
+}
+
+#[test]
+fn hostile_traffic_at_full_rate_leaves_no_mbuf_behind() {
+    let (valid_a, valid_u) = valid_traffic();
+    // No 9 KB frames here: net_pcap cannot replay multi-segment frames forever.
+    let access = interleave(hostile_access(&valid_a[0], false), &valid_a);
+    let underlay = interleave(hostile_underlay(&valid_u[0], false), &valid_u);
+    let dir = TempDir::new("hostile", "rate");
+    let (stdout, _, _) = run(&dir, &access, &underlay, true, 2);
+    assert_no_leak(&stdout);
+    let drops = summary_drops(&stdout);
+    let total: u64 = drops.values().sum();
+    eprintln!("full rate, 2 s: {total} dropped: {drops:?}\n{stdout}");
+    for reason in [
+        "malformed",
+        "bad_ipv4_header",
+        "unknown_vni",
+        "bad_vxlan_flags",
+    ] {
+        assert!(
+            drops.get(reason).is_some_and(|n| *n > 1000),
+            "{reason}: {drops:?}"
+        );
+    }
+}
