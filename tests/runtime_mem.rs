@@ -417,3 +417,94 @@ fn reload_of_a_pinned_gateway_validates_against_the_process_cores() {
     let _ = gw.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_mac_flood_on_both_sides_stays_within_the_limits_and_known_hosts_keep_forwarding() {
+    let dir = std::env::temp_dir().join(format!("vxgate-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // ARP suppression makes the access side learn too; limits far below the flood.
+    let text = config_text(&dir).replace(
+        "flood = [\"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\"]",
+        "flood = [\"192.0.2.2\", \"192.0.2.3\", \"192.0.2.4\"]\narp_suppress = true\nmax_learned = 300",
+    ) + "[learning]\nmax_per_vni = 300\nmax_total = 400\n\
+         [[fdb]]\nvni = 5000\nmac = \"02:00:00:00:20:02\"\nremote = \"192.0.2.2\"\n";
+    let cfg = Config::from_toml_str(&text).unwrap();
+    cfg.validate(&[0]).unwrap();
+    let (gw, rings) = start_mem(&cfg);
+
+    // 20 000 random source MACs each way, with a frame to the known HOST_B after every 10.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut random_mac = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut m = MacAddr::from_u64(seed & 0xffff_ffff_ffff);
+        m.0[0] = (m.0[0] & 0xfe) | 0x02; // unicast, locally administered
+        m
+    };
+    let to_b = tagged(&inner_frame(HOST_B, HOST_A, 100), 100);
+    let (mut known, mut to_r2) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for i in 0..20_000u32 {
+        let flood_src = random_mac();
+        let inner = inner_frame(HOST_A, flood_src, 64);
+        while !rings[2].inject(&vxlan_frame(
+            VTEP_MAC, R4_MAC, R4, VTEP_IP, 1, 60000, 5000, &inner,
+        )) {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let local = tagged(&inner_frame(HOST_A, random_mac(), 64), 100);
+        while !rings[0].inject(&local) {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        if i % 10 == 0 {
+            while !rings[0].inject(&to_b) {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            known += 1;
+        }
+        if i % 256 == 0 {
+            out.extend(rings[3].drain());
+            rings[1].drain();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        out.extend(rings[3].drain());
+        rings[1].drain();
+        to_r2 = out
+            .iter()
+            .filter(|f| f[0..6] == R2_MAC.0 && f.len() == 50 + 100)
+            .count() as u64;
+        if to_r2 >= known || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Every frame to the known host went to its VTEP, unicast (none flooded to the others).
+    assert_eq!(
+        to_r2, known,
+        "frames to the static entry lost or misdirected"
+    );
+    let elsewhere = out
+        .iter()
+        .filter(|f| f[0..6] != R2_MAC.0 && f.len() == 50 + 100)
+        .count();
+    assert_eq!(elsewhere, 0, "frames to the static entry flooded");
+
+    // The table stayed within its limits; the excess was refused and counted.
+    std::thread::sleep(Duration::from_millis(100));
+    let fdb = gw.telemetry.fdb_summary();
+    assert!(fdb.learned_entries + fdb.local_entries <= 300, "{fdb:?}");
+    assert!(fdb.learn_rejected > 0, "{fdb:?}");
+    assert_eq!(fdb.static_entries, 1);
+    let (summary, cp) = gw.shutdown();
+    let cp = cp.unwrap();
+    assert!(cp.entries(None).len() <= 301);
+    eprintln!(
+        "MAC flood: 40 000 random sources, {} learned + {} local kept, {} learn events \
+         rejected, {known} frames to the known host all forwarded; {summary}",
+        fdb.learned_entries, fdb.local_entries, fdb.learn_rejected
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
