@@ -443,7 +443,7 @@ fn a_mac_flood_on_both_sides_stays_within_the_limits_and_known_hosts_keep_forwar
         m
     };
     let to_b = tagged(&inner_frame(HOST_B, HOST_A, 100), 100);
-    let (mut known, mut to_r2) = (0u64, 0u64);
+    let mut known = 0u64;
     let mut out = Vec::new();
     for i in 0..20_000u32 {
         let flood_src = random_mac();
@@ -469,18 +469,18 @@ fn a_mac_flood_on_both_sides_stays_within_the_limits_and_known_hosts_keep_forwar
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let to_r2 = loop {
         out.extend(rings[3].drain());
         rings[1].drain();
-        to_r2 = out
+        let to_r2 = out
             .iter()
             .filter(|f| f[0..6] == R2_MAC.0 && f.len() == 50 + 100)
             .count() as u64;
         if to_r2 >= known || Instant::now() > deadline {
-            break;
+            break to_r2;
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
+    };
     // Every frame to the known host went to its VTEP, unicast (none flooded to the others).
     assert_eq!(
         to_r2, known,
