@@ -10,6 +10,7 @@
 //! every dropped frame under the same reason. A second run replays both files forever at full
 //! rate, 9 KB frames included: no crash, exit 0, every mbuf back in the pool.
 
+#![cfg(feature = "dpdk")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
