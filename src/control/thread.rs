@@ -38,6 +38,9 @@ use crate::reload::Reloader;
 pub const APPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest sleep when idle (requests wake the thread earlier).
 pub const IDLE_WAIT: Duration = Duration::from_millis(1);
+/// Longest sleep while a change waits for the replicas: workers apply within microseconds, and
+/// a client waiting for its answer should not wait for the idle tick.
+pub const PENDING_WAIT: Duration = Duration::from_micros(20);
 /// Updates from the source of remote entries applied per tick at most.
 pub const MAX_SOURCE_UPDATES_PER_TICK: usize = 65536;
 /// Interval of the rates `vxgate stats` reports.
@@ -137,7 +140,12 @@ impl ControlThread {
             if disconnected {
                 std::thread::sleep(IDLE_WAIT);
             } else {
-                match requests.recv_timeout(IDLE_WAIT) {
+                let wait = if self.pending.is_empty() {
+                    IDLE_WAIT
+                } else {
+                    PENDING_WAIT
+                };
+                match requests.recv_timeout(wait) {
                     Ok(msg) => {
                         self.handle(msg);
                         while let Ok(msg) = requests.try_recv() {
