@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use crate::control::protocol::{FdbChange, MAX_BATCH};
 use crate::control::{client, format, ControlError, Request, Response, DEFAULT_SOCKET};
 
 /// Where the control socket is.
@@ -106,6 +107,13 @@ pub enum FdbCommand {
         #[arg(long)]
         vni: Option<u32>,
     },
+    /// Apply many changes from a file (`-` for stdin), one per line: `add VNI MAC REMOTE` or
+    /// `del VNI MAC` (`#` starts a comment). Sent in batches of 10 000, each answered once
+    /// every worker applied it; a malformed line stops everything before anything is sent.
+    Batch {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Subcommand, PartialEq, Eq)]
@@ -137,6 +145,10 @@ impl ControlCommand {
                     FdbCommand::Add { vni, mac, remote } => Request::FdbAdd { vni, mac, remote },
                     FdbCommand::Del { vni, mac } => Request::FdbDel { vni, mac },
                     FdbCommand::Flush { vni } => Request::FdbFlush { vni },
+                    // `run_to` reads the file and sends it in chunks.
+                    FdbCommand::Batch { .. } => Request::FdbBatch {
+                        changes: Vec::new(),
+                    },
                 },
             ),
             ControlCommand::Neighbor { cmd, socket } => (
@@ -179,12 +191,90 @@ pub fn render(response: &Response) -> Result<String, ControlError> {
             "reloaded: {summary}\ngeneration {generation}, applied by every worker \
              (applied generation {applied_generation}) in {millis:.1} ms\n"
         )),
+        Response::Batch {
+            changed,
+            failed,
+            errors,
+            generation,
+            applied_generation,
+        } => {
+            let mut out = format!(
+                "{changed} changed, {failed} refused; generation {generation}, applied by every \
+                 worker (applied generation {applied_generation})\n"
+            );
+            for e in errors {
+                out.push_str(&format!("  refused: {e}\n"));
+            }
+            Ok(out)
+        }
         r @ Response::Ok { .. } => Ok(format::ok(r)),
     }
 }
 
+/// Parses a batch file: `add VNI MAC REMOTE` / `del VNI MAC` lines, `#` comments, blank lines.
+pub fn parse_batch(text: &str) -> Result<Vec<FdbChange>, ControlError> {
+    let mut changes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: &str| ControlError::Protocol(format!("line {}: {why}: `{line}`", n + 1));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let vni = |w: &str| w.parse::<u32>().map_err(|_| bad("not a VNI"));
+        changes.push(match words.as_slice() {
+            ["add", v, mac, remote] => FdbChange::Add {
+                vni: vni(v)?,
+                mac: (*mac).to_string(),
+                remote: (*remote).to_string(),
+            },
+            ["del", v, mac] => FdbChange::Del {
+                vni: vni(v)?,
+                mac: (*mac).to_string(),
+            },
+            _ => return Err(bad("expected `add VNI MAC REMOTE` or `del VNI MAC`")),
+        });
+    }
+    Ok(changes)
+}
+
+fn run_batch(socket: &Path, file: &Path, out: &mut dyn Write) -> Result<(), ControlError> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file)?
+    };
+    let changes = parse_batch(&text)?;
+    let (mut changed, mut failed) = (0u64, 0u64);
+    for chunk in changes.chunks(MAX_BATCH) {
+        let req = Request::FdbBatch {
+            changes: chunk.to_vec(),
+        };
+        let resp = client::request(socket, &req)?;
+        if let Response::Batch {
+            changed: c,
+            failed: f,
+            ..
+        } = &resp
+        {
+            changed += c;
+            failed += f;
+        }
+        out.write_all(render(&resp)?.as_bytes())?;
+    }
+    writeln!(out, "total: {changed} changed, {failed} refused")?;
+    Ok(())
+}
+
 /// Runs `cmd` against the gateway and writes its table to `out`.
 pub fn run_to(cmd: &ControlCommand, out: &mut dyn Write) -> Result<(), ControlError> {
+    if let ControlCommand::Fdb {
+        cmd: FdbCommand::Batch { file },
+        socket,
+    } = cmd
+    {
+        return run_batch(&socket.socket, file, out);
+    }
     let (socket, req) = cmd.request();
     let text = render(&client::request(socket, &req)?)?;
     out.write_all(text.as_bytes())?;
@@ -273,6 +363,34 @@ mod tests {
         let mut v = vec!["vxgate", "fdb", "add", "--vni", "x"];
         v.extend(["--mac", "m", "--remote", "r"]);
         assert!(Cli::try_parse_from(v).is_err());
+    }
+
+    #[test]
+    fn batch_files_parse_or_name_the_bad_line() {
+        let ok = parse_batch(
+            "# churn\nadd 5000 02:00:00:00:00:01 192.0.2.2\n\ndel 5000 02:00:00:00:00:02 # gone\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                FdbChange::Add {
+                    vni: 5000,
+                    mac: "02:00:00:00:00:01".into(),
+                    remote: "192.0.2.2".into()
+                },
+                FdbChange::Del {
+                    vni: 5000,
+                    mac: "02:00:00:00:00:02".into()
+                },
+            ]
+        );
+        for bad in ["add 5000 m", "del x m", "move 1 m r", "add 1 m r extra"] {
+            let e = parse_batch(&format!("add 1 m r\n{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 2"), "{e}");
+        }
     }
 
     #[test]

@@ -60,10 +60,41 @@ pub enum Request {
     Ping,
     /// Re-read the configuration file the gateway was started with and apply it.
     Reload,
+    /// Many FDB changes in one request, applied in order and answered once every replica
+    /// has them all (at most [`MAX_BATCH`]).
+    FdbBatch {
+        changes: Vec<FdbChange>,
+    },
+}
+
+/// Changes one [`Request::FdbBatch`] may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+/// One change of a batch: `{"op":"add","vni":5000,"mac":"…","remote":"…"}` or
+/// `{"op":"del","vni":5000,"mac":"…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FdbChange {
+    Add {
+        vni: u32,
+        mac: String,
+        remote: String,
+    },
+    Del {
+        vni: u32,
+        mac: String,
+    },
+}
+
+/// A validated batch change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOp {
+    Add { key: FdbKey, remote: IpAddr },
+    Del { key: FdbKey },
 }
 
 /// A request whose values passed validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     FdbList { vni: Option<Vni> },
     FdbAdd { key: FdbKey, remote: IpAddr },
@@ -77,6 +108,7 @@ pub enum Command {
     ClusterStatus,
     Ping,
     Reload,
+    FdbBatch(Vec<BatchOp>),
 }
 
 impl Command {
@@ -90,6 +122,7 @@ impl Command {
                 | Command::NeighborAdd { .. }
                 | Command::NeighborDel { .. }
                 | Command::Reload
+                | Command::FdbBatch(_)
         )
     }
 }
@@ -158,6 +191,41 @@ impl Request {
             Request::ClusterStatus => Command::ClusterStatus,
             Request::Ping => Command::Ping,
             Request::Reload => Command::Reload,
+            Request::FdbBatch { changes } => {
+                if changes.len() > MAX_BATCH {
+                    return Err(format!(
+                        "{} changes in one batch; at most {MAX_BATCH}",
+                        changes.len()
+                    ));
+                }
+                // All or nothing: one bad value and no change is made.
+                let ops = changes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let op = || -> Result<BatchOp, String> {
+                            Ok(match c {
+                                FdbChange::Add {
+                                    vni: v,
+                                    mac: m,
+                                    remote,
+                                } => BatchOp::Add {
+                                    key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+                                    remote: unicast_ip(remote)?,
+                                },
+                                FdbChange::Del { vni: v, mac: m } => BatchOp::Del {
+                                    key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+                                },
+                            })
+                        };
+                        (i, op())
+                    })
+                    .map(|(i, r): (usize, Result<BatchOp, String>)| {
+                        r.map_err(|e| format!("change {i}: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Command::FdbBatch(ops)
+            }
         })
     }
 }
@@ -294,6 +362,15 @@ pub enum Response {
     Tunnels(Vec<TunnelEntry>),
     Stats(Box<StatsSnapshot>),
     Cluster(Box<ClusterStatus>),
+    /// A batch every replica applied: changes made, changes refused (with the first reasons),
+    /// the generation that carries them and the generation every replica has applied.
+    Batch {
+        changed: u64,
+        failed: u64,
+        errors: Vec<String>,
+        generation: u64,
+        applied_generation: u64,
+    },
     /// A reload every worker applied: what changed, the generation that carries it, the
     /// generation every replica has applied, and how long it took.
     Reloaded {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::protocol::{
-    ClusterStatus, Command, FdbEntry, MemberEntry, NeighborEntry, Response, StatsSnapshot,
+    BatchOp, ClusterStatus, Command, FdbEntry, MemberEntry, NeighborEntry, Response, StatsSnapshot,
     TunnelEntry, WorkerStats,
 };
 use super::{ControlError, ControlMsg};
@@ -71,9 +71,25 @@ struct Pending {
     generation: u64,
     reply: Sender<Response>,
     deadline: Instant,
-    /// A reload: when it was asked for, and what it changed.
-    reload: Option<(Instant, String)>,
+    what: Waiting,
 }
+
+/// What kind of answer a pending change gets.
+enum Waiting {
+    /// One change: `Response::Ok`.
+    Change,
+    /// A reload: when it was asked for, and what it changed.
+    Reload { asked: Instant, summary: String },
+    /// A batch: what it changed and refused.
+    Batch {
+        changed: u64,
+        failed: u64,
+        errors: Vec<String>,
+    },
+}
+
+/// Reasons a batch answer lists at most.
+const BATCH_ERRORS: usize = 10;
 
 /// The control thread's state.
 pub struct ControlThread {
@@ -205,12 +221,23 @@ impl ControlThread {
         let telemetry = &self.telemetry;
         self.pending.retain(|p| {
             if applied >= p.generation {
-                let answer = match &p.reload {
-                    None => Response::Ok {
+                let answer = match &p.what {
+                    Waiting::Change => Response::Ok {
                         generation: Some(p.generation),
                         applied_generation: Some(applied),
                     },
-                    Some((asked, summary)) => {
+                    Waiting::Batch {
+                        changed,
+                        failed,
+                        errors,
+                    } => Response::Batch {
+                        changed: *changed,
+                        failed: *failed,
+                        errors: errors.clone(),
+                        generation: p.generation,
+                        applied_generation: applied,
+                    },
+                    Waiting::Reload { asked, summary } => {
                         let took = now.saturating_duration_since(*asked);
                         telemetry.record_reload("applied", Some(took));
                         tracing::info!(
@@ -230,7 +257,7 @@ impl ControlThread {
                 let _ = p.reply.send(answer);
                 false
             } else if now >= p.deadline {
-                if p.reload.is_some() {
+                if matches!(p.what, Waiting::Reload { .. }) {
                     telemetry.record_reload("applied", None);
                 }
                 let _ = p.reply.send(Response::error(format!(
@@ -319,6 +346,36 @@ impl ControlThread {
                 self.reload(msg.reply);
                 return;
             }
+            Command::FdbBatch(ops) => {
+                let (mut changed, mut failed, mut errors) = (0, 0, Vec::new());
+                for op in ops {
+                    let r = match op {
+                        BatchOp::Add { key, remote } => self.cp.add_static(key, remote),
+                        BatchOp::Del { key } => self.cp.remove(key),
+                    };
+                    match r {
+                        Ok(_) => changed += 1,
+                        Err(e) => {
+                            failed += 1;
+                            if errors.len() < BATCH_ERRORS {
+                                errors.push(e.to_string());
+                            }
+                        }
+                    }
+                }
+                self.pending.push(Pending {
+                    generation: self.cp.published_generation(),
+                    reply: msg.reply,
+                    deadline: Instant::now() + APPLY_TIMEOUT,
+                    what: Waiting::Batch {
+                        changed,
+                        failed,
+                        errors,
+                    },
+                });
+                self.answer_applied(Instant::now());
+                return;
+            }
         };
         match change {
             Ok(generation) => {
@@ -326,7 +383,7 @@ impl ControlThread {
                     generation,
                     reply: msg.reply,
                     deadline: Instant::now() + APPLY_TIMEOUT,
-                    reload: None,
+                    what: Waiting::Change,
                 });
                 // Answers at once when nothing changed or the replicas are already there.
                 self.answer_applied(Instant::now());
@@ -352,7 +409,10 @@ impl ControlThread {
                     generation: self.cp.published_generation(),
                     reply,
                     deadline: asked + APPLY_TIMEOUT,
-                    reload: Some((asked, summary.to_string())),
+                    what: Waiting::Reload {
+                        asked,
+                        summary: summary.to_string(),
+                    },
                 });
                 self.answer_applied(Instant::now());
             }
@@ -568,6 +628,77 @@ mod tests {
             Response::Error { message } => assert!(message.contains("lag"), "{message}"),
             r => panic!("{r:?}"),
         }
+    }
+
+    #[test]
+    fn a_batch_is_validated_whole_applied_in_order_and_answered_once() {
+        use crate::control::protocol::FdbChange;
+        let (link, mut rep) = replica::channel(64, 64);
+        let cp = ControlPlane::new(settings(), vec![link]);
+        let tel = Arc::new(Telemetry::new(
+            vec![],
+            PortNames::default(),
+            LatencyCollector::new(vec![]).unwrap(),
+        ));
+        let mut t = ControlThread::new(cp, tel);
+        let add = |m: &str| FdbChange::Add {
+            vni: 100,
+            mac: m.into(),
+            remote: "192.0.2.2".into(),
+        };
+        // One bad MAC: nothing is applied.
+        let bad = ask(
+            &mut t,
+            Request::FdbBatch {
+                changes: vec![add("02:00:00:00:00:01"), add("nope")],
+            },
+        );
+        match bad.try_recv().unwrap() {
+            Response::Error { message } => assert!(message.contains("change 1"), "{message}"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(t.cp.published_generation(), 0);
+        // Add two, delete one of them and one that does not exist.
+        let del = |m: &str| FdbChange::Del {
+            vni: 100,
+            mac: m.into(),
+        };
+        let rx = ask(
+            &mut t,
+            Request::FdbBatch {
+                changes: vec![
+                    add("02:00:00:00:00:01"),
+                    add("02:00:00:00:00:02"),
+                    del("02:00:00:00:00:01"),
+                    del("02:00:00:00:00:09"),
+                ],
+            },
+        );
+        assert!(
+            rx.try_recv().is_err(),
+            "answered before the replica applied"
+        );
+        rep.apply_pending(usize::MAX);
+        t.tick(Instant::now());
+        match rx.try_recv().unwrap() {
+            Response::Batch {
+                changed: 3,
+                failed: 1,
+                errors,
+                generation,
+                applied_generation,
+            } => {
+                assert_eq!(errors.len(), 1);
+                assert!(applied_generation >= generation);
+            }
+            r => panic!("{r:?}"),
+        }
+        let keys: Vec<_> =
+            t.cp.entries(None)
+                .iter()
+                .map(|r| r.mac.to_string())
+                .collect();
+        assert_eq!(keys, vec!["02:00:00:00:00:02".to_string()]);
     }
 
     #[test]
