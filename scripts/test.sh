@@ -44,6 +44,9 @@ scripts/test-reload.sh
 step "a clean stop under full load (SIGTERM, SIGINT: exit 0 within 1 s, no mbuf leaked)"
 scripts/test-stop.sh
 
+step "soak: hostile replay on both ports, FDB churn, scrapes, reloads and socket abuse at once (SOAK_SECS=${SOAK_SECS:-60})"
+scripts/test-soak.sh
+
 step "a fleet of two gateways sharing only etcd (namespaces, a real etcd)"
 scripts/test-fleet.sh
 

@@ -58,6 +58,11 @@ enum Cmd {
         /// Every Nth frame is a broadcast (0 = none).
         #[arg(long, default_value_t = 0)]
         broadcast_every: usize,
+        /// Mix in hostile frames (truncated at every header offset, bad lengths, fragments,
+        /// wrong port and flags, unknown VNIs, runts, oversized frames, spoofed sources, bad
+        /// ARP), a valid frame after each: robustness runs and soak tests.
+        #[arg(long)]
+        hostile: bool,
     },
     #[command(flatten)]
     Control(ControlCommand),
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
             sizes,
             hosts,
             broadcast_every,
+            hostile,
         } => pcap_gen(
             &config,
             &access,
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
                 broadcast_every,
                 frames,
             },
+            hostile,
         ),
         Cmd::Control(cmd) => vxgate::cli::run(cmd).map_err(anyhow::Error::from),
     };
@@ -114,10 +121,27 @@ fn check(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn pcap_gen(path: &Path, access: &Path, underlay: &Path, spec: TrafficSpec) -> Result<()> {
+fn pcap_gen(
+    path: &Path,
+    access: &Path,
+    underlay: &Path,
+    spec: TrafficSpec,
+    hostile: bool,
+) -> Result<()> {
+    use vxgate::trafficgen::hostile as h;
     let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
-    let a = trafficgen::access_frames(&cfg, &spec);
-    let u = trafficgen::underlay_frames(&cfg, &spec);
+    let mut a = trafficgen::access_frames(&cfg, &spec);
+    let mut u = trafficgen::underlay_frames(&cfg, &spec);
+    if hostile {
+        let mac = cfg.vtep.mac.map_or([2, 0, 0, 0, 0, 1], |m| m.0);
+        let tagged = a.iter().find(|f| f.get(12..14) == Some(&[0x81, 0x00][..]));
+        let bad_a = tagged.map_or_else(Vec::new, |b| h::access(b, mac, false));
+        let bad_u = u.first().map_or_else(Vec::new, |b| {
+            h::underlay(b, cfg.vtep.ipv4().octets(), false)
+        });
+        a = h::interleave(bad_a, &a);
+        u = h::interleave(bad_u, &u);
+    }
     vxgate::pcap::write_frames(access, &a)
         .with_context(|| format!("writing {}", access.display()))?;
     vxgate::pcap::write_frames(underlay, &u)

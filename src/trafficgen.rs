@@ -32,6 +32,8 @@
 //! exceed 65535 bytes is lowered to fit; everything else is exact (zero padding after the
 //! headers, a byte pattern in UDP payloads).
 
+pub mod hostile;
+
 use std::net::Ipv4Addr;
 
 use crate::config::{Config, VniConfig};
