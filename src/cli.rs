@@ -14,12 +14,16 @@ use clap::{Args, Subcommand};
 use crate::control::protocol::{FdbChange, MAX_BATCH};
 use crate::control::{client, format, ControlError, Request, Response, DEFAULT_SOCKET};
 
-/// Where the control socket is.
+/// Where the control socket is, and how to print the answer.
 #[derive(Debug, Clone, Args, PartialEq, Eq)]
 pub struct SocketArg {
     /// Path of vxgate's control socket.
     #[arg(long, value_name = "PATH", default_value = DEFAULT_SOCKET, global = true)]
     pub socket: PathBuf,
+    /// Print the gateway's answer as one JSON object (`{"status": …, "body": …}`, the control
+    /// protocol's own shape); errors too, with a non-zero exit status.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// Commands for a running gateway.
@@ -135,6 +139,18 @@ pub enum NeighborCommand {
 }
 
 impl ControlCommand {
+    /// The socket and output options of any command.
+    pub fn args(&self) -> &SocketArg {
+        match self {
+            ControlCommand::Fdb { socket, .. }
+            | ControlCommand::Neighbor { socket, .. }
+            | ControlCommand::Tunnel { socket, .. }
+            | ControlCommand::Stats { socket }
+            | ControlCommand::Cluster { socket, .. }
+            | ControlCommand::Reload { socket } => socket,
+        }
+    }
+
     /// The socket path and the request this command sends.
     pub fn request(&self) -> (&Path, Request) {
         match self {
@@ -238,7 +254,12 @@ pub fn parse_batch(text: &str) -> Result<Vec<FdbChange>, ControlError> {
     Ok(changes)
 }
 
-fn run_batch(socket: &Path, file: &Path, out: &mut dyn Write) -> Result<(), ControlError> {
+fn run_batch(
+    socket: &Path,
+    file: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), ControlError> {
     let text = if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin())?
     } else {
@@ -260,9 +281,15 @@ fn run_batch(socket: &Path, file: &Path, out: &mut dyn Write) -> Result<(), Cont
             changed += c;
             failed += f;
         }
-        out.write_all(render(&resp)?.as_bytes())?;
+        if json {
+            write_json(out, &resp)?;
+        } else {
+            out.write_all(render(&resp)?.as_bytes())?;
+        }
     }
-    writeln!(out, "total: {changed} changed, {failed} refused")?;
+    if !json {
+        writeln!(out, "total: {changed} changed, {failed} refused")?;
+    }
     Ok(())
 }
 
@@ -273,12 +300,32 @@ pub fn run_to(cmd: &ControlCommand, out: &mut dyn Write) -> Result<(), ControlEr
         socket,
     } = cmd
     {
-        return run_batch(&socket.socket, file, out);
+        return run_batch(&socket.socket, file, socket.json, out);
     }
     let (socket, req) = cmd.request();
-    let text = render(&client::request(socket, &req)?)?;
-    out.write_all(text.as_bytes())?;
-    Ok(())
+    let resp = match client::request(socket, &req) {
+        Ok(r) => r,
+        // Not even an answer (no gateway there): still one JSON object when asked for.
+        Err(e) if cmd.args().json => Response::error(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    if cmd.args().json {
+        write_json(out, &resp)
+    } else {
+        out.write_all(render(&resp)?.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// One JSON line; an error response is also returned as an error (non-zero exit).
+fn write_json(out: &mut dyn Write, resp: &Response) -> Result<(), ControlError> {
+    let line = crate::control::protocol::to_line(resp)
+        .map_err(|e| ControlError::Protocol(e.to_string()))?;
+    out.write_all(line.as_bytes())?;
+    match resp {
+        Response::Error { message } => Err(ControlError::Remote(message.clone())),
+        _ => Ok(()),
+    }
 }
 
 /// Runs `cmd` against the gateway and prints its table on stdout.

@@ -271,8 +271,22 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     let tty = std::io::stdout().is_terminal();
     let mut base = Sample::take(&gw.telemetry);
     let mut next_line = started + Duration::from_secs(1);
+    // Time with traffic, sampled with the loop: the summary's rates are over it.
+    let received = |t: &vxgate::metrics::Telemetry| -> u64 {
+        t.workers
+            .iter()
+            .map(|w| w.access_rx.packets.get() + w.underlay_rx.packets.get())
+            .sum()
+    };
+    let (mut last_rx, mut last_at, mut active) =
+        (received(&gw.telemetry), Instant::now(), Duration::ZERO);
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
+        let rx = received(&gw.telemetry);
+        if rx != last_rx {
+            active += now.saturating_duration_since(last_at);
+        }
+        (last_rx, last_at) = (rx, now);
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
@@ -296,6 +310,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     }
 
     let (summary, _) = gw.shutdown();
+    let summary = summary.with_active_seconds(active.as_secs_f64());
     print!("{summary}");
     let capacity = env.mempool().capacity();
     let in_use = env.close();

@@ -603,6 +603,8 @@ impl Drop for Gateway {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     pub seconds: f64,
+    /// How long traffic flowed (set by the caller that watched it); rates are over this.
+    pub active_seconds: Option<f64>,
     pub access_rx: (u64, u64),
     pub access_tx: (u64, u64),
     pub underlay_rx: (u64, u64),
@@ -641,6 +643,13 @@ impl Summary {
         s
     }
 
+    /// Rates over `secs` of traffic instead of the whole run (an idle tail or head would
+    /// dilute them).
+    pub fn with_active_seconds(mut self, secs: f64) -> Summary {
+        self.active_seconds = Some(secs);
+        self
+    }
+
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(|(_, n)| n).sum()
     }
@@ -648,7 +657,10 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.seconds.max(1e-9);
+        let active = self
+            .active_seconds
+            .filter(|a| *a > 0.0 && *a < self.seconds);
+        let secs = active.unwrap_or(self.seconds).max(1e-9);
         let line = |f: &mut fmt::Formatter<'_>, name: &str, (p, b): (u64, u64)| {
             writeln!(
                 f,
@@ -657,7 +669,14 @@ impl fmt::Display for Summary {
                 b as f64 * 8.0 / secs / 1e9
             )
         };
-        writeln!(f, "vxgate summary after {:.1} s", self.seconds)?;
+        match active {
+            Some(a) => writeln!(
+                f,
+                "vxgate summary after {:.1} s (traffic flowed for {a:.1} s: rates are over that)",
+                self.seconds
+            )?,
+            None => writeln!(f, "vxgate summary after {:.1} s", self.seconds)?,
+        }
         line(f, "access rx", self.access_rx)?;
         line(f, "access tx", self.access_tx)?;
         line(f, "underlay rx", self.underlay_rx)?;

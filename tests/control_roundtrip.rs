@@ -150,6 +150,14 @@ impl Gateway {
     fn sock(&self) -> SocketArg {
         SocketArg {
             socket: self.socket.clone(),
+            json: false,
+        }
+    }
+
+    fn sock_json(&self) -> SocketArg {
+        SocketArg {
+            json: true,
+            ..self.sock()
         }
     }
 
@@ -387,6 +395,31 @@ fn every_request_round_trips() {
         table.contains("unknown_vni") && table.contains("WORKER"),
         "{table}"
     );
+
+    // --json: the protocol's own object, for scripts; an error is JSON too, and fails.
+    let text = gw
+        .cli(ControlCommand::Stats {
+            socket: gw.sock_json(),
+        })
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["status"], "stats");
+    assert_eq!(v["body"]["fdb"]["static_entries"], 1);
+    let mut out = Vec::new();
+    let cmd = ControlCommand::Fdb {
+        cmd: cli::FdbCommand::Del {
+            vni: 100,
+            mac: "02:00:00:00:99:99".into(),
+        },
+        socket: gw.sock_json(),
+    };
+    assert!(cli::run_to(&cmd, &mut out).is_err());
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["status"], "error");
+    assert!(v["body"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("02:00:00:00:99:99"));
 }
 
 #[test]

@@ -466,15 +466,7 @@ fn write_config(dir: &TempDir, t: &Traffic, metrics_port: u16) -> PathBuf {
     vxgate::pcap::write_frames(&in_a, &t.access_in).unwrap();
     vxgate::pcap::write_frames(&in_u, &t.underlay_in).unwrap();
 
-    let mut eal: Vec<String> = if use_hugepages() {
-        vec!["--in-memory".into(), "--no-pci".into()]
-    } else {
-        ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
-            .map(String::from)
-            .to_vec()
-    };
-    eal.push(format!("--file-prefix={}", dir.file_prefix));
-    eal.push("--log-level=lib.eal:warning".into());
+    let mut eal = eal_base(dir);
     eal.push(format!(
         "--vdev=net_pcap0,rx_pcap={},tx_pcap={}",
         in_a.display(),
@@ -535,12 +527,7 @@ fn write_config(dir: &TempDir, t: &Traffic, metrics_port: u16) -> PathBuf {
         .unwrap();
     }
     writeln!(c, "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n").unwrap();
-    writeln!(
-        c,
-        "[control]\nsocket = {}",
-        toml_str(&dir.path("control.sock").display().to_string())
-    )
-    .unwrap();
+    c.push_str(&control_section(dir));
     let path = dir.path("vxgate.toml");
     std::fs::write(&path, c).unwrap();
     path

@@ -375,15 +375,7 @@ fn write_config(dir: &TempDir, t: &[QueueTraffic; QUEUES], metrics_port: u16) ->
         vxgate::pcap::write_frames(&dir.path(&in_file("underlay", q)), &qt.underlay_in).unwrap();
     }
 
-    let mut eal: Vec<String> = if use_hugepages() {
-        vec!["--in-memory".into(), "--no-pci".into()]
-    } else {
-        ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
-            .map(String::from)
-            .to_vec()
-    };
-    eal.push(format!("--file-prefix={}", dir.file_prefix));
-    eal.push("--log-level=lib.eal:warning".into());
+    let mut eal = eal_base(dir);
     eal.push(vdev(dir, ACCESS, "access"));
     eal.push(vdev(dir, UNDERLAY, "underlay"));
 
@@ -437,12 +429,7 @@ fn write_config(dir: &TempDir, t: &[QueueTraffic; QUEUES], metrics_port: u16) ->
         .unwrap();
     }
     writeln!(c, "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n").unwrap();
-    writeln!(
-        c,
-        "[control]\nsocket = {}",
-        toml_str(&dir.path("control.sock").display().to_string())
-    )
-    .unwrap();
+    c.push_str(&control_section(dir));
     let path = dir.path("vxgate.toml");
     std::fs::write(&path, c).unwrap();
     path

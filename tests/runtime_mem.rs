@@ -153,15 +153,17 @@ fn start_mem_from(
     cfg: &Config,
     file: Option<&std::path::Path>,
 ) -> (runtime::Gateway, Vec<MemRing>) {
-    start_mem_with(cfg, file, false)
+    start_mem_with(cfg, file, false, [4096; 4])
 }
 
+/// The same with the ring sizes (access rx, access tx, underlay rx, underlay tx).
 fn start_mem_with(
     cfg: &Config,
     file: Option<&std::path::Path>,
     pin_workers: bool,
+    ring_sizes: [usize; 4],
 ) -> (runtime::Gateway, Vec<MemRing>) {
-    let rings: Vec<MemRing> = (0..4).map(|_| MemRing::new(4096)).collect();
+    let rings: Vec<MemRing> = ring_sizes.into_iter().map(MemRing::new).collect();
     let io = WorkerIo::<Mem> {
         access_rx: MemRx(rings[0].clone()),
         access_tx: MemTx(rings[1].clone()),
@@ -235,6 +237,17 @@ fn warm_restart_sends_the_first_frames_to_learned_macs_unicast() {
     assert_eq!(wait_for(&rings[3], 3).len(), 3);
     let _ = gw.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scratch directory and the test configuration with HOST_B static behind R2.
+fn with_host_b(name: &str) -> (std::path::PathBuf, Config) {
+    let dir = std::env::temp_dir().join(format!("vxgate-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = config_text(&dir)
+        + "[[fdb]]\nvni = 5000\nmac = \"02:00:00:00:20:02\"\nremote = \"192.0.2.2\"\n";
+    let cfg = Config::from_toml_str(&text).unwrap();
+    cfg.validate(&[0]).unwrap();
+    (dir, cfg)
 }
 
 /// The VNI of a VXLAN-over-IPv4 frame (untagged outer Ethernet).
@@ -407,7 +420,7 @@ fn reload_of_a_pinned_gateway_validates_against_the_process_cores() {
     let text = config_text(&dir).replace("cores = [0]", &format!("cores = [{}]", cores[0]));
     std::fs::write(&file, &text).unwrap();
     let cfg = Config::load(&file).unwrap();
-    let (gw, _rings) = start_mem_with(&cfg, Some(&file), true);
+    let (gw, _rings) = start_mem_with(&cfg, Some(&file), true, [4096; 4]);
     std::fs::write(&file, text + "[[vni]]\nid = 6000\nvlan = 200\n").unwrap();
     let r = reload(&cfg.control.socket);
     assert!(
@@ -511,29 +524,9 @@ fn a_mac_flood_on_both_sides_stays_within_the_limits_and_known_hosts_keep_forwar
 
 #[test]
 fn a_stalled_control_thread_and_a_full_tx_queue_never_stop_the_worker() {
-    let dir = std::env::temp_dir().join(format!("vxgate-stall-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = config_text(&dir)
-        + "[[fdb]]\nvni = 5000\nmac = \"02:00:00:00:20:02\"\nremote = \"192.0.2.2\"\n";
-    let cfg = Config::from_toml_str(&text).unwrap();
-    cfg.validate(&[0]).unwrap();
+    let (dir, cfg) = with_host_b("stall");
     // A small access transmit ring that nobody drains fills up.
-    let rings: Vec<MemRing> = [4096, 64, 4096, 8192]
-        .into_iter()
-        .map(MemRing::new)
-        .collect();
-    let io = WorkerIo::<Mem> {
-        access_rx: MemRx(rings[0].clone()),
-        access_tx: MemTx(rings[1].clone()),
-        underlay_rx: MemRx(rings[2].clone()),
-        underlay_tx: MemTx(rings[3].clone()),
-        pool: MemPool::new(4096),
-    };
-    let opts = StartOptions {
-        pin_workers: false,
-        ..StartOptions::default()
-    };
-    let gw = runtime::start::<Mem>(&cfg, VTEP_MAC, vec![io], opts).unwrap();
+    let (gw, rings) = start_mem_with(&cfg, None, false, [4096, 64, 4096, 8192]);
     let ctr = gw.telemetry.workers[0].clone();
 
     // Stall the control thread: it takes this lock once per tick.
@@ -594,12 +587,7 @@ fn a_stalled_control_thread_and_a_full_tx_queue_never_stop_the_worker() {
 fn fdb_churn_through_the_socket_leaves_unchanged_entries_forwarding() {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
-    let dir = std::env::temp_dir().join(format!("vxgate-churn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = config_text(&dir)
-        + "[[fdb]]\nvni = 5000\nmac = \"02:00:00:00:20:02\"\nremote = \"192.0.2.2\"\n";
-    let cfg = Config::from_toml_str(&text).unwrap();
-    cfg.validate(&[0]).unwrap();
+    let (dir, cfg) = with_host_b("churn");
     let (gw, rings) = start_mem(&cfg);
     let socket = cfg.control.socket.clone();
 

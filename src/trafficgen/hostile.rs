@@ -58,7 +58,14 @@ pub fn underlay(base: &[u8], target: [u8; 4], jumbo: bool) -> Vec<Vec<u8>> {
     v.push(edit(&|x| x[14] = 0x65, true));
     // Total length: zero, below the header, one short, one long, maximal.
     let total = u16::from_be_bytes([base[16], base[17]]);
-    for t in [0u16, 19, 20, total.wrapping_sub(1), total.wrapping_add(1), 0xffff] {
+    for t in [
+        0u16,
+        19,
+        20,
+        total.wrapping_sub(1),
+        total.wrapping_add(1),
+        0xffff,
+    ] {
         v.push(edit(&|x| x[16..18].copy_from_slice(&t.to_be_bytes()), true));
     }
     // A real IPv4 option (NOP NOP NOP EOL) with the header grown to 24 bytes.

@@ -311,6 +311,29 @@ pub fn hugepages_free() -> bool {
         .is_some_and(|n| n > 0)
 }
 
+/// The EAL arguments every run starts with: hugepages (in memory) or not, no PCI, the run's
+/// own file prefix, quiet EAL logs; the caller adds its `--vdev`s.
+pub fn eal_base(dir: &TempDir) -> Vec<String> {
+    let mut eal: Vec<String> = if use_hugepages() {
+        vec!["--in-memory".into(), "--no-pci".into()]
+    } else {
+        ["--no-huge", "-m", "512", "--no-pci", "--no-shconf"]
+            .map(String::from)
+            .to_vec()
+    };
+    eal.push(format!("--file-prefix={}", dir.file_prefix));
+    eal.push("--log-level=lib.eal:warning".into());
+    eal
+}
+
+/// The `[control]` section: the socket in the run's temp dir.
+pub fn control_section(dir: &TempDir) -> String {
+    format!(
+        "[control]\nsocket = {}\n",
+        toml_str(&dir.path("control.sock").display().to_string())
+    )
+}
+
 /// A temp dir, and the EAL's runtime dir for the run's `--file-prefix`, both removed on drop
 /// (also when the test fails).
 pub struct TempDir {

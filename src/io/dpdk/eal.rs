@@ -84,7 +84,16 @@ impl Eal {
         // CLAIMED flag guarantees this is the only call of rte_eal_init in the process.
         let ret = unsafe { ffi::rte_eal_init(argc, argv.as_mut_ptr()) };
         if ret < 0 {
-            return Err(DpdkError::last("rte_eal_init", ""));
+            let e = DpdkError::last("rte_eal_init", "");
+            let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+            let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+            return match eal_hint(args, &mounts, &meminfo) {
+                Some(hint) => Err(DpdkError::EalStart {
+                    cause: e.to_string(),
+                    hint,
+                }),
+                None => Err(e),
+            };
         }
         READY.store(true, Ordering::Release);
         Ok(Eal {
@@ -116,5 +125,62 @@ impl Drop for Eal {
         if ret != 0 {
             tracing::warn!(err = %DpdkError::last("rte_eal_cleanup", ""), "EAL cleanup failed");
         }
+    }
+}
+
+/// Why the EAL most likely failed to start and how to fix it, from its arguments and the
+/// machine's mounts and hugepages (the EAL itself only logs it, a line above its error).
+pub fn eal_hint(args: &[String], mounts: &str, meminfo: &str) -> Option<String> {
+    let has = |a: &str| args.iter().any(|x| x == a);
+    if has("--no-huge") {
+        return None;
+    }
+    let mounted = mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs"));
+    if !has("--in-memory") && !mounted {
+        return Some(
+            "no hugetlbfs is mounted, and without --in-memory the EAL keeps its hugepages in \
+             one. Fix: mount one (mount -t hugetlbfs nodev /dev/hugepages), or add \
+             \"--in-memory\" to dpdk.eal_args (with hugepages reserved: echo 512 > \
+             /proc/sys/vm/nr_hugepages), or run without hugepages: \"--no-huge\", \"-m\", \"512\""
+                .into(),
+        );
+    }
+    let free = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if free == Some(0) {
+        return Some(
+            "no free hugepages. Fix: reserve some (echo 512 > /proc/sys/vm/nr_hugepages), or \
+             run without hugepages: \"--no-huge\", \"-m\", \"512\" in dpdk.eal_args"
+                .into(),
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_hint_names_the_missing_hugetlbfs_or_hugepages() {
+        let free = "HugePages_Total: 512\nHugePages_Free: 512\n";
+        let none = "HugePages_Total: 0\nHugePages_Free: 0\n";
+        let mounted = "nodev /dev/hugepages hugetlbfs rw,relatime 0 0\n";
+        let hint = eal_hint(&args(&["--no-pci"]), "proc /proc proc rw 0 0\n", free).unwrap();
+        assert!(hint.contains("no hugetlbfs is mounted") && hint.contains("--in-memory"));
+        assert_eq!(eal_hint(&args(&["--no-pci"]), mounted, free), None);
+        assert_eq!(eal_hint(&args(&["--in-memory"]), "", free), None);
+        assert!(eal_hint(&args(&["--in-memory"]), "", none)
+            .unwrap()
+            .contains("no free hugepages"));
+        assert_eq!(eal_hint(&args(&["--no-huge", "-m", "512"]), "", none), None);
     }
 }

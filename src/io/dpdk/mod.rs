@@ -51,6 +51,9 @@ pub enum DpdkError {
     },
     #[error("the DPDK EAL was already started in this process (it can start only once)")]
     EalAlreadyInitialized,
+    /// The EAL did not start, with the likely cause on this machine.
+    #[error("{cause}: {hint}")]
+    EalStart { cause: String, hint: String },
     #[error("the DPDK EAL is not initialized (call Eal::init first)")]
     EalNotInitialized,
     #[error("port '{name}' not found (known ports: [{known}]); pass it to the EAL with --vdev or a PCI allow-list")]
