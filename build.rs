@@ -43,6 +43,7 @@ mod dpdk {
             Ok(lib) => lib,
             Err(_) => fail(NOT_FOUND),
         };
+        println!("cargo:rustc-env=VXGATE_DPDK_VERSION={}", lib.version);
 
         // The cflags of the .pc besides -I (e.g. `-include rte_config.h -march=corei7`): the shim
         // and bindgen must see DPDK's headers exactly as DPDK's own build configured them.

@@ -50,6 +50,9 @@ scripts/test-soak.sh
 step "a fleet of two gateways sharing only etcd (namespaces, a real etcd)"
 scripts/test-fleet.sh
 
+step "the Debian package: file list, Depends, systemd-analyze verify, readiness and watchdog"
+scripts/test-package.sh
+
 step "a real Prometheus server scraping vxgate on loopback"
 cargo build --quiet
 scripts/test-prometheus.sh

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod pcap;
 pub mod reload;
 pub mod runtime;
+pub mod service;
 pub mod trafficgen;
 pub mod types;
 pub mod wire;

@@ -12,7 +12,7 @@ use vxgate::config::Config;
 use vxgate::trafficgen::{self, TrafficSpec};
 
 #[derive(Parser)]
-#[command(name = "vxgate", version, about = "VXLAN gateway (VTEP) on DPDK")]
+#[command(name = "vxgate", version = env!("CARGO_PKG_VERSION"), about = "VXLAN gateway (VTEP) on DPDK")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -35,6 +35,18 @@ enum Cmd {
     Check {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+        /// Check the file for another machine: worker cores this one lacks are a warning, not
+        /// an error (packaging, CI).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Print vxgate's version and the DPDK version it was built against.
+    Version,
+    /// Write the man pages and shell completions (bash, zsh, fish) generated from these
+    /// commands into a directory (packaging).
+    Generate {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
     /// Write pcap files of test traffic matching a configuration (access and underlay side).
     PcapGen {
@@ -76,7 +88,12 @@ fn main() -> ExitCode {
             duration,
             no_pin,
         } => run(&config, duration, !no_pin),
-        Cmd::Check { config } => check(&config),
+        Cmd::Check { config, offline } => check(&config, offline),
+        Cmd::Version => {
+            println!("{}", version_line());
+            Ok(())
+        }
+        Cmd::Generate { out } => generate(&out),
         Cmd::PcapGen {
             config,
             access,
@@ -109,8 +126,64 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(path: &Path) -> Result<()> {
-    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+/// `vxgate X.Y.Z (DPDK A.B.C)`, or `(built without DPDK)`.
+fn version_line() -> String {
+    let dpdk = option_env!("VXGATE_DPDK_VERSION")
+        .filter(|_| cfg!(feature = "dpdk"))
+        .map_or_else(|| "built without DPDK".to_string(), |v| format!("DPDK {v}"));
+    format!("vxgate {} ({dpdk})", env!("CARGO_PKG_VERSION"))
+}
+
+fn generate(dir: &Path) -> Result<()> {
+    use clap::CommandFactory;
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man).context("writing man pages")?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "vxgate", &completions)
+            .context("writing completions")?;
+    }
+    println!(
+        "wrote man pages to {} and completions to {}",
+        man.display(),
+        completions.display()
+    );
+    Ok(())
+}
+
+fn check(path: &Path, offline: bool) -> Result<()> {
+    let cfg = if offline {
+        // Every core the file names counts as available; say which this machine lacks.
+        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        let cfg = Config::from_toml_str(&text).with_context(|| format!("{}", path.display()))?;
+        let here = vxgate::config::available_cores();
+        let mut cores = cfg.workers.cores.clone();
+        cores.extend(here.iter().copied());
+        cfg.validate(&cores)
+            .with_context(|| format!("{}", path.display()))?;
+        let missing: Vec<_> = cfg
+            .workers
+            .cores
+            .iter()
+            .filter(|c| !here.contains(c))
+            .collect();
+        if !missing.is_empty() {
+            eprintln!(
+                "vxgate: warning: workers.cores {missing:?} are not available on this machine \
+                 (available: {here:?})"
+            );
+        }
+        cfg
+    } else {
+        Config::load(path).with_context(|| format!("{}", path.display()))?
+    };
     println!(
         "{}: ok ({} VNIs, {} static FDB entries, {} workers)",
         path.display(),
@@ -266,6 +339,30 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     let hangup = Arc::new(std::sync::atomic::AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
         .context("installing signal handler")?;
+    // systemd: ready once every worker has polled (the ports started before `start`).
+    let notifier = vxgate::service::Notifier::from_env();
+    let polls = |t: &vxgate::metrics::Telemetry| -> Vec<u64> {
+        t.workers.iter().map(|w| w.polls.get()).collect()
+    };
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while polls(&gw.telemetry).contains(&0) && Instant::now() < ready_by {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Some(n) = &notifier {
+        let status = format!(
+            "READY=1\nSTATUS={} workers forwarding {} <-> {}",
+            cfg.workers.cores.len(),
+            cfg.ports.access,
+            cfg.ports.underlay
+        );
+        if let Err(e) = n.send(&status) {
+            tracing::warn!("systemd notification failed: {e}");
+        }
+    }
+    let watchdog = vxgate::service::watchdog_interval();
+    let mut liveness = vxgate::service::Liveness::default();
+    let mut next_feed = Instant::now();
+
     let started = Instant::now();
     let deadline = duration.map(|d| started + Duration::from_secs_f64(d));
     let tty = std::io::stdout().is_terminal();
@@ -287,6 +384,18 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
             active += now.saturating_duration_since(last_at);
         }
         (last_rx, last_at) = (rx, now);
+        // The watchdog is fed only while every worker keeps polling: a wedged worker gets the
+        // service restarted.
+        if let (Some(n), Some(every)) = (&notifier, watchdog) {
+            if now >= next_feed {
+                next_feed = now + every;
+                if liveness.all_advanced(&polls(&gw.telemetry)) {
+                    let _ = n.send("WATCHDOG=1");
+                } else {
+                    tracing::error!("a worker stopped polling: not feeding the systemd watchdog");
+                }
+            }
+        }
         if deadline.is_some_and(|d| now >= d) {
             break;
         }
@@ -309,6 +418,9 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
 
+    if let Some(n) = &notifier {
+        let _ = n.send("STOPPING=1");
+    }
     let (summary, _) = gw.shutdown();
     let summary = summary.with_active_seconds(active.as_secs_f64());
     print!("{summary}");
