@@ -368,6 +368,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     let tty = std::io::stdout().is_terminal();
     let mut base = Sample::take(&gw.telemetry);
     let mut next_line = started + Duration::from_secs(1);
+    let mut last_links: Vec<(String, bool, u32)> = Vec::new();
     // Time with traffic, sampled with the loop: the summary's rates are over it.
     let received = |t: &vxgate::metrics::Telemetry| -> u64 {
         t.workers
@@ -406,6 +407,21 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
             }
         }
         if now >= next_line {
+            // Link changes, once a second (link-state polling on the control side).
+            let links: Vec<(String, bool, u32)> = gw
+                .telemetry
+                .device_stats()
+                .into_iter()
+                .map(|(p, d)| (p, d.link_up, d.speed_mbps))
+                .collect();
+            for (p, up, speed) in &links {
+                match last_links.iter().find(|(q, _, _)| q == p) {
+                    Some((_, was, _)) if was == up => {}
+                    _ if *up => tracing::info!(port = %p, speed_mbps = speed, "link up"),
+                    _ => tracing::warn!(port = %p, "link down"),
+                }
+            }
+            last_links = links;
             let (rates, sample): (Rates, Sample) = Rates::since(&base, &gw.telemetry);
             base = sample;
             if tty {

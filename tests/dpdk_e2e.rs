@@ -744,6 +744,15 @@ fn live_metrics_and_cli() {
     ] {
         assert_eq!(sum(&m, name, &[]), want, "{name}\n{}", ctx());
     }
+    // net_pcap reports its link up once started.
+    for port in ["net_pcap0", "net_pcap1"] {
+        assert_eq!(
+            sum(&m, "vxgate_port_up", &[("port", port)]),
+            1,
+            "{port}\n{}",
+            ctx()
+        );
+    }
     for r in DropReason::ALL {
         let present = m.iter().any(|s| {
             s.name == "vxgate_drop_packets_total"

@@ -328,14 +328,35 @@ pub fn stats(s: &StatsSnapshot) -> String {
     for (port, d) in &s.devices {
         let _ = writeln!(
             out,
-            "Device {port}: imissed {} ierrors {} oerrors {} rx_nombuf {}",
-            d.imissed, d.ierrors, d.oerrors, d.rx_nombuf
+            "Device {port}: link {}; imissed {} ierrors {} oerrors {} rx_nombuf {}",
+            link_text(d),
+            d.imissed,
+            d.ierrors,
+            d.oerrors,
+            d.rx_nombuf
         );
     }
     if let Some((used, cap)) = s.mempool {
         let _ = writeln!(out, "Mempool: {used} of {cap} buffers in use");
     }
     out
+}
+
+/// `up 10000 Mbps full-duplex`, `up` (speed unknown) or `down`.
+pub fn link_text(d: &crate::metrics::DeviceStats) -> String {
+    if !d.link_up {
+        return "down".into();
+    }
+    let mut t = "up".to_string();
+    if d.speed_mbps > 0 {
+        t.push_str(&format!(" {} Mbps", d.speed_mbps));
+    }
+    t.push_str(if d.full_duplex {
+        " full-duplex"
+    } else {
+        " half-duplex"
+    });
+    t
 }
 
 /// The one-line answer to a change.

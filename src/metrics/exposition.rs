@@ -131,6 +131,24 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &["worker"],
     ),
     (
+        "vxgate_port_up",
+        "1 when the port's link is up (as the device reports it; virtual devices report up).",
+        MetricType::GAUGE,
+        &["port"],
+    ),
+    (
+        "vxgate_port_speed_bytes",
+        "Link speed in bytes per second (Prometheus' base unit; 0 when the device does not say).",
+        MetricType::GAUGE,
+        &["port"],
+    ),
+    (
+        "vxgate_port_full_duplex",
+        "1 when the link is full duplex.",
+        MetricType::GAUGE,
+        &["port"],
+    ),
+    (
         "vxgate_device_imissed_total",
         "Packets the NIC dropped for lack of RX descriptors.",
         MetricType::COUNTER,
@@ -580,7 +598,14 @@ impl Collector for TelemetryCollector {
             let mut imissed = Vec::new();
             let mut nombuf = Vec::new();
             let mut errors = Vec::new();
+            let (mut up, mut speed, mut duplex) = (Vec::new(), Vec::new(), Vec::new());
             for (port, s) in &dev {
+                up.push(gauge(&[("port", port)], f64::from(u8::from(s.link_up))));
+                speed.push(gauge(
+                    &[("port", port)],
+                    f64::from(s.speed_mbps) * 1e6 / 8.0,
+                ));
+                duplex.push(gauge(&[("port", port)], f64::from(u8::from(s.full_duplex))));
                 imissed.push(counter(&[("port", port)], s.imissed));
                 nombuf.push(counter(&[("port", port)], s.rx_nombuf));
                 errors.push(counter(&[("port", port), ("direction", "rx")], s.ierrors));
@@ -589,6 +614,9 @@ impl Collector for TelemetryCollector {
             f.push("vxgate_device_imissed_total", imissed);
             f.push("vxgate_device_rx_nombuf_total", nombuf);
             f.push("vxgate_device_errors_total", errors);
+            f.push("vxgate_port_up", up);
+            f.push("vxgate_port_speed_bytes", speed);
+            f.push("vxgate_port_full_duplex", duplex);
         }
 
         // FDB, from the control thread's snapshot.
@@ -831,6 +859,9 @@ mod tests {
                     "access".into(),
                     DeviceStats {
                         imissed: 7,
+                        link_up: true,
+                        speed_mbps: 25000,
+                        full_duplex: true,
                         ..DeviceStats::default()
                     },
                 ),
@@ -893,6 +924,10 @@ mod tests {
             assert!(text.contains(&line), "missing {line}");
         }
         assert!(text.contains("vxgate_device_imissed_total{port=\"access\"} 7\n"));
+        assert!(text.contains("vxgate_port_up{port=\"access\"} 1\n"));
+        assert!(text.contains("vxgate_port_up{port=\"underlay\"} 0\n"));
+        assert!(text.contains("vxgate_port_speed_bytes{port=\"access\"} 3125000000\n"));
+        assert!(text.contains("vxgate_port_full_duplex{port=\"access\"} 1\n"));
         assert!(text.contains("vxgate_cluster_connected 1\n"));
         assert!(text.contains("vxgate_cluster_puts_total 3\n"));
         assert!(text.contains("vxgate_mempool_capacity 8191\n"));

@@ -33,6 +33,14 @@ pub struct DeviceStats {
     pub oerrors: u64,
     /// RX mbuf allocation failures.
     pub rx_nombuf: u64,
+    /// Link state as the device reports it (virtual devices report up).
+    #[serde(default)]
+    pub link_up: bool,
+    /// Link speed in Mbit/s, 0 when the device does not say.
+    #[serde(default)]
+    pub speed_mbps: u32,
+    #[serde(default)]
+    pub full_duplex: bool,
 }
 
 /// Implemented by a port backend that has device-level statistics (DPDK); the software port has

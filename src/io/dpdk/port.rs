@@ -59,6 +59,10 @@ pub struct PortStats {
     pub oerrors: u64,
     /// RX mbuf allocation failures (the mempool ran dry).
     pub rx_nombuf: u64,
+    pub link_up: bool,
+    /// 0 when the device does not say.
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
 }
 
 /// A configured and started Ethernet port.
@@ -501,6 +505,9 @@ impl From<PortStats> for crate::metrics::telemetry::DeviceStats {
             ierrors: s.ierrors,
             oerrors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
+            link_up: s.link_up,
+            speed_mbps: s.speed_mbps,
+            full_duplex: s.full_duplex,
         }
     }
 }
@@ -514,7 +521,14 @@ pub fn stats_of(id: u16) -> PortStats {
     if unsafe { ffi::rte_eth_stats_get(id, &mut s) } != 0 {
         return PortStats::default();
     }
+    let (mut speed_mbps, mut full_duplex) = (0u32, 0i32);
+    // SAFETY: the shim validates the port id (rte_eth_link_get_nowait) and writes only through
+    // the two valid out pointers; reading the link concurrently with the data path is allowed.
+    let up = unsafe { ffi::vxgate_eth_link(id, &mut speed_mbps, &mut full_duplex) } != 0;
     PortStats {
+        link_up: up,
+        speed_mbps,
+        full_duplex: full_duplex != 0,
         ipackets: s.ipackets,
         opackets: s.opackets,
         ibytes: s.ibytes,

@@ -127,6 +127,21 @@ int vxgate_pktmbuf_tx_ipv4_cksum(struct rte_mbuf *m, uint16_t l2_len, uint16_t l
 
 unsigned vxgate_mempool_size(const struct rte_mempool *mp) { return mp->size; }
 
+int vxgate_eth_link(uint16_t port_id, uint32_t *speed_mbps, int *full_duplex)
+{
+	struct rte_eth_link link;
+
+	memset(&link, 0, sizeof(link));
+	*speed_mbps = 0;
+	*full_duplex = 0;
+	if (rte_eth_link_get_nowait(port_id, &link) != 0)
+		return 0;
+	if (link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN)
+		*speed_mbps = link.link_speed;
+	*full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+	return link.link_status == RTE_ETH_LINK_UP;
+}
+
 int vxgate_eth_link_up(uint16_t port_id)
 {
 	struct rte_eth_link link;

@@ -117,5 +117,7 @@ unsigned vxgate_mempool_size(const struct rte_mempool *mp);
 
 /* Link status of rte_eth_link (a bit-field). */
 int vxgate_eth_link_up(uint16_t port_id);
+/* Link state without waiting: returns 1 when up; speed (0 when unknown) and duplex out. */
+int vxgate_eth_link(uint16_t port_id, uint32_t *speed_mbps, int *full_duplex);
 
 #endif
