@@ -246,6 +246,20 @@ pub struct PortsConfig {
     pub underlay: String,
     #[serde(default = "default_queues")]
     pub queues: u16,
+    /// The access port receives every destination MAC (a bridge port must). Default true.
+    #[serde(default = "default_true")]
+    pub access_promiscuous: bool,
+    /// The access port receives every multicast frame (implied by promiscuous). Default false.
+    #[serde(default)]
+    pub access_allmulticast: bool,
+    /// The underlay port receives frames for other MACs too; an IP endpoint needs only its
+    /// own, broadcast and its groups. Default false.
+    #[serde(default)]
+    pub underlay_promiscuous: bool,
+    /// The underlay port receives every multicast frame instead of only the joined groups
+    /// (through the device's filter). Default false.
+    #[serde(default)]
+    pub underlay_allmulticast: bool,
 }
 
 fn default_queues() -> u16 {

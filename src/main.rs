@@ -291,6 +291,10 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         queues: cfg.ports.queues,
         underlay_mtu: cfg.vtep.underlay_mtu,
         underlay_multicast: vxgate::runtime::underlay_multicast_macs(&cfg),
+        access_promiscuous: cfg.ports.access_promiscuous,
+        access_allmulticast: cfg.ports.access_allmulticast,
+        underlay_promiscuous: cfg.ports.underlay_promiscuous,
+        underlay_allmulticast: cfg.ports.underlay_allmulticast,
     };
     let (env, ios) = dpdk::open(&setup).context("starting DPDK")?;
     let vtep_mac = cfg

@@ -168,6 +168,7 @@ fn dpdk_binding_on_virtual_devices() {
         ipv4_cksum_offload: true,
         multi_seg_tx: true,
         multicast: &[vxgate::MacAddr([1, 0, 0x5e, 1, 1, 1])],
+        allmulticast: false,
     };
     let mut pcap = Port::open("net_pcap0", 1, 64, 64, &pool, opts).unwrap();
     let mut ring = Port::open("net_ring0", 1, 64, 64, &pool, opts).unwrap();
@@ -353,6 +354,10 @@ fn dpdk_binding_on_virtual_devices() {
         queues: 1,
         underlay_mtu: 1600,
         underlay_multicast: Vec::new(),
+        access_promiscuous: true,
+        access_allmulticast: false,
+        underlay_promiscuous: false,
+        underlay_allmulticast: true,
     };
     let (env, mut workers) = dpdk::open_with_eal(eal, &setup).unwrap();
     assert_eq!(workers.len(), 1);

@@ -259,6 +259,11 @@ pub struct DpdkSetup {
     /// Multicast MACs the underlay must receive (joined groups, IPv6 neighbour discovery):
     /// installed as the device's multicast filter, or allmulticast where it has none.
     pub underlay_multicast: Vec<MacAddr>,
+    /// Receive modes (`ports.*_promiscuous`, `ports.*_allmulticast`).
+    pub access_promiscuous: bool,
+    pub access_allmulticast: bool,
+    pub underlay_promiscuous: bool,
+    pub underlay_allmulticast: bool,
 }
 
 /// The started DPDK environment. Fields drop in declaration order: ports, mempool, EAL.
@@ -337,11 +342,12 @@ pub fn open_with_eal(
         PortOptions {
             mtu: None,
             rss: true,
-            // A bridge port must see every destination MAC.
-            promiscuous: true,
+            // A bridge port must see every destination MAC (the default).
+            promiscuous: setup.access_promiscuous,
             ipv4_cksum_offload: false,
             multi_seg_tx: false,
             multicast: &[],
+            allmulticast: setup.access_allmulticast,
         },
     )?;
     let mut underlay = Port::open(
@@ -353,11 +359,13 @@ pub fn open_with_eal(
         PortOptions {
             mtu: Some(setup.underlay_mtu),
             rss: true,
-            // An IP endpoint: its own MAC, broadcast (ARP) and its multicast groups.
-            promiscuous: false,
+            // An IP endpoint: its own MAC, broadcast (ARP) and its multicast groups (the
+            // defaults).
+            promiscuous: setup.underlay_promiscuous,
             ipv4_cksum_offload: true,
             multi_seg_tx: true,
             multicast: &setup.underlay_multicast,
+            allmulticast: setup.underlay_allmulticast,
         },
     )?;
     // Replicas (encapsulated floods) go out of the underlay port.
@@ -454,6 +462,10 @@ mod tests {
             queues: 1,
             underlay_mtu: 1600,
             underlay_multicast: Vec::new(),
+            access_promiscuous: true,
+            access_allmulticast: false,
+            underlay_promiscuous: false,
+            underlay_allmulticast: true,
         };
         assert!(matches!(
             open(&setup),

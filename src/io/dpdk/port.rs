@@ -44,6 +44,8 @@ pub struct PortOptions<'a> {
     /// Multicast MACs to receive: the device's multicast filter where it has one, else
     /// allmulticast (empty: neither).
     pub multicast: &'a [MacAddr],
+    /// Receive every multicast frame (allmulticast), filter or not.
+    pub allmulticast: bool,
 }
 
 /// Port counters from `rte_eth_stats_get`.
@@ -284,7 +286,15 @@ impl Port {
                 check(ret, "rte_eth_promiscuous_enable", name)?;
             }
         }
-        if !opts.multicast.is_empty() {
+        if opts.allmulticast {
+            // SAFETY: id is a started port.
+            let ret = unsafe { ffi::rte_eth_allmulticast_enable(id) };
+            if ret == -libc::ENOTSUP {
+                tracing::warn!(port = name, "allmulticast not supported");
+            } else {
+                check(ret, "rte_eth_allmulticast_enable", name)?;
+            }
+        } else if !opts.multicast.is_empty() {
             self.accept_multicast(id, name, opts.multicast)?;
         }
         self.ipv4_cksum_offload = conf.txmode.offloads & want_cksum != 0;
