@@ -1125,6 +1125,18 @@ impl Config {
     }
 }
 
+/// The NUMA node of CPU `core` (from sysfs), `None` when the machine does not say.
+pub fn numa_node_of_core(core: usize) -> Option<u32> {
+    let dir = std::fs::read_dir(format!("/sys/devices/system/cpu/cpu{core}")).ok()?;
+    dir.filter_map(Result::ok).find_map(|e| {
+        e.file_name()
+            .to_str()?
+            .strip_prefix("node")?
+            .parse::<u32>()
+            .ok()
+    })
+}
+
 /// The CPU ids this process may be pinned to: the affinity mask when it can be read, else
 /// `0..available_parallelism`.
 pub fn available_cores() -> Vec<usize> {
@@ -1816,6 +1828,18 @@ mac = "02:00:00:00:00:02"
         )
         .validate(CORES)
         .unwrap();
+    }
+
+    #[test]
+    fn numa_nodes_come_from_sysfs() {
+        assert_eq!(numa_node_of_core(1 << 20), None);
+        let listed = std::fs::read_dir("/sys/devices/system/cpu/cpu0")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().starts_with("node"))
+            })
+            .unwrap_or(false);
+        assert_eq!(numa_node_of_core(0).is_some(), listed);
     }
 
     #[test]

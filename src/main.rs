@@ -301,6 +301,27 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         .vtep
         .mac
         .unwrap_or_else(|| env.underlay_port().mac_addr());
+    // NUMA: a worker polling a port on another node pays a cross-node trip per packet
+    // (DPDK's l3fwd warns the same way).
+    let mut numa_remote = 0u64;
+    for (w, core) in cfg.workers.cores.iter().enumerate() {
+        let node = vxgate::config::numa_node_of_core(*core);
+        for port in [env.access_port(), env.underlay_port()] {
+            if let (Some(n), Some(p)) = (node, port.numa_node()) {
+                if n != p {
+                    numa_remote += 1;
+                    tracing::warn!(
+                        worker = w,
+                        core,
+                        core_node = n,
+                        port = port.name(),
+                        port_node = p,
+                        "worker core and port are on different NUMA nodes: expect lower throughput"
+                    );
+                }
+            }
+        }
+    }
     let names = PortNames {
         access: cfg.ports.access.clone(),
         underlay: cfg.ports.underlay.clone(),
@@ -330,6 +351,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         },
     )
     .context("starting the gateway")?;
+    gw.telemetry.set_numa_remote(numa_remote);
     if let Some(addr) = gw.metrics_addr() {
         tracing::info!("metrics on http://{addr}/metrics");
     }

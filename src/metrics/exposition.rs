@@ -335,6 +335,12 @@ pub const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
         &[],
     ),
     (
+        "vxgate_numa_remote_ports",
+        "Worker and port pairs on different NUMA nodes (each costs a cross-node trip per packet).",
+        MetricType::GAUGE,
+        &[],
+    ),
+    (
         "vxgate_config_reloads_total",
         "Configuration reloads (SIGHUP or vxgate reload) by result: applied, refused (a key that needs a restart changed) or invalid (the file did not validate).",
         MetricType::COUNTER,
@@ -694,6 +700,13 @@ impl Collector for TelemetryCollector {
             );
         }
 
+        f.push(
+            "vxgate_numa_remote_ports",
+            vec![gauge(
+                &[],
+                t.numa_remote.load(std::sync::atomic::Ordering::Relaxed) as f64,
+            )],
+        );
         let r = t.reload_stats();
         f.push(
             "vxgate_config_reloads_total",

@@ -108,6 +108,8 @@ pub struct Telemetry {
     pub tunnels: Mutex<TunnelLabels>,
     /// Configuration reloads (control side only).
     pub reloads: Mutex<ReloadStats>,
+    /// (worker, port) pairs on different NUMA nodes, found at start.
+    pub numa_remote: std::sync::atomic::AtomicU64,
 }
 
 /// Configuration reloads by result, and the last one applied.
@@ -150,6 +152,7 @@ impl Telemetry {
             fleet: Mutex::new(FleetStats::default()),
             tunnels: Mutex::new(TunnelLabels::default()),
             reloads: Mutex::new(ReloadStats::default()),
+            numa_remote: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -230,6 +233,11 @@ impl Telemetry {
             "invalid" => r.invalid += 1,
             _ => r.refused += 1,
         }
+    }
+
+    pub fn set_numa_remote(&self, pairs: u64) {
+        self.numa_remote
+            .store(pairs, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn reload_stats(&self) -> ReloadStats {

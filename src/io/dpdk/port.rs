@@ -320,6 +320,14 @@ impl Port {
         self.id
     }
 
+    /// The NUMA node the device is attached to, `None` when DPDK does not know (virtual
+    /// devices, single-node machines).
+    pub fn numa_node(&self) -> Option<u32> {
+        // SAFETY: self.id is a valid port.
+        let s = unsafe { ffi::rte_eth_dev_socket_id(self.id) };
+        u32::try_from(s).ok()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
