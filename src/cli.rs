@@ -440,6 +440,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn batch_lines_read_back_and_any_text_is_refused_or_read_without_panic(
+            ops in proptest::collection::vec(
+                (proptest::bool::ANY, 1u32..16_000_000, 0u64..0xffff_ffff_ffff, proptest::array::uniform4(proptest::num::u8::ANY)),
+                0..50,
+            ),
+            junk in "\\PC{0,200}",
+        ) {
+            let mut text = String::new();
+            let mut want = Vec::new();
+            for (add, vni, mac, ip) in ops {
+                let mac = crate::MacAddr::from_u64(mac).to_string();
+                if add {
+                    let remote = std::net::Ipv4Addr::from(ip).to_string();
+                    text.push_str(&format!("add {vni} {mac} {remote}  # note\n"));
+                    want.push(FdbChange::Add { vni, mac, remote });
+                } else {
+                    text.push_str(&format!("\tdel {vni} {mac}\n\n"));
+                    want.push(FdbChange::Del { vni, mac });
+                }
+            }
+            proptest::prop_assert_eq!(parse_batch(&text).unwrap(), want);
+            let _ = parse_batch(&junk);
+        }
+    }
+
     #[test]
     fn error_response_is_an_error() {
         assert!(matches!(
