@@ -657,9 +657,10 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Worth saying only when traffic did not flow for (nearly) the whole run.
         let active = self
             .active_seconds
-            .filter(|a| *a > 0.0 && *a < self.seconds);
+            .filter(|a| *a > 0.0 && *a < self.seconds * 0.95);
         let secs = active.unwrap_or(self.seconds).max(1e-9);
         let line = |f: &mut fmt::Formatter<'_>, name: &str, (p, b): (u64, u64)| {
             writeln!(
@@ -695,5 +696,28 @@ impl fmt::Display for Summary {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_over_the_time_traffic_flowed() {
+        let s = Summary {
+            seconds: 10.0,
+            access_rx: (1_500_000, 96_000_000),
+            ..Summary::default()
+        };
+        let idle_tail = s.clone().with_active_seconds(1.0).to_string();
+        assert!(
+            idle_tail.contains("traffic flowed for 1.0 s"),
+            "{idle_tail}"
+        );
+        assert!(idle_tail.contains("1.500 Mpps"), "{idle_tail}");
+        let busy = s.with_active_seconds(9.99).to_string();
+        assert!(!busy.contains("traffic flowed"), "{busy}");
+        assert!(busy.contains("0.150 Mpps"), "{busy}");
     }
 }
