@@ -61,8 +61,10 @@ enum Cmd {
         /// Frames per file.
         #[arg(long, default_value_t = 1024)]
         frames: usize,
-        /// Frame sizes in bytes (access side, without FCS), used round robin.
-        #[arg(long, value_delimiter = ',', default_value = "64,512,1518")]
+        /// Frame sizes in bytes (access side, without FCS), used round robin. The default's
+        /// largest, 1468 tagged, is the largest that fits the default 1500-byte underlay MTU
+        /// once encapsulated.
+        #[arg(long, value_delimiter = ',', default_value = trafficgen::DEFAULT_FRAME_SIZES)]
         sizes: Vec<usize>,
         /// Local hosts per VNI.
         #[arg(long, default_value_t = 8)]

@@ -34,6 +34,11 @@
 
 pub mod hostile;
 
+/// `pcap-gen --sizes` by default: access frames (802.1Q-tagged, without FCS) of 64, 512 and
+/// 1468 bytes. 1468 is the largest that fits the default 1500-byte underlay MTU once
+/// encapsulated (1464 untagged + 36 bytes of IPv4, UDP and VXLAN).
+pub const DEFAULT_FRAME_SIZES: &str = "64,512,1468";
+
 use std::net::Ipv4Addr;
 
 use crate::config::{Config, VniConfig};
@@ -502,6 +507,31 @@ mod tests {
             broadcast_every,
             frames,
         }
+    }
+
+    #[test]
+    fn the_default_sizes_fit_the_default_underlay_mtu() {
+        // The demo's gateway (default underlay MTU 1500) through the software pipeline.
+        let text = DEMO.replace("cores = [1]", "cores = [0]");
+        let mut g = crate::fuzzing::PipelineHarness::with_config(&text);
+        let sizes: Vec<usize> = DEFAULT_FRAME_SIZES
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(demo().vtep.underlay_mtu, 1500);
+        let spec = TrafficSpec {
+            hosts_per_vni: 3,
+            frame_sizes: sizes,
+            broadcast_every: 0,
+            frames: 30,
+        };
+        let mut out = 0;
+        for f in access_frames(&demo(), &spec) {
+            out += g.run_access(&f).1.len();
+        }
+        let mtu = crate::dataplane::DropReason::MtuExceeded;
+        assert_eq!(g.counters().dropped(mtu), 0);
+        assert!(out >= 30, "{out}");
     }
 
     fn u16_at(f: &[u8], at: usize) -> u16 {

@@ -139,12 +139,6 @@ impl ControlThread {
         }
     }
 
-    /// Serves reloads with `r`.
-    pub fn with_reloader(mut self, r: Reloader) -> ControlThread {
-        self.reloader = Some(r);
-        self
-    }
-
     pub fn into_control_plane(self) -> ControlPlane {
         self.cp
     }
