@@ -545,14 +545,7 @@ fn check_summary(stdout: &str, t: &Traffic) {
         t.encap, t.decap, t.flood
     );
     assert!(stdout.contains(&totals), "want `{totals}` in:\n{stdout}");
-    let leak = stdout
-        .lines()
-        .find(|l| l.contains("buffers still in use"))
-        .unwrap_or_else(|| panic!("no mempool line in:\n{stdout}"));
-    assert!(
-        leak.trim_start().starts_with("mempool: 0 of "),
-        "mbuf leak: {leak}"
-    );
+    assert_no_leak(stdout);
 }
 
 /// The tshark sub-check: every encapsulated frame is VXLAN over UDP 4789 with a good outer

@@ -202,17 +202,6 @@ fn run(
     (stdout, read(&out_a), read(&out_u))
 }
 
-fn assert_no_leak(stdout: &str) {
-    let leak = stdout
-        .lines()
-        .find(|l| l.contains("buffers still in use"))
-        .unwrap_or_else(|| panic!("no mempool line in:\n{stdout}"));
-    assert!(
-        leak.trim_start().starts_with("mempool: 0 of "),
-        "mbuf leak: {leak}"
-    );
-}
-
 fn check_direction(name: &str, access: Vec<Vec<u8>>, underlay: Vec<Vec<u8>>) {
     let dir = TempDir::new("hostile", name);
     let Outcome {

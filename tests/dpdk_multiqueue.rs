@@ -456,14 +456,7 @@ fn check_summary(stdout: &str, t: &[QueueTraffic; QUEUES]) {
         total(|q| q.flood)
     );
     assert!(stdout.contains(&totals), "want `{totals}` in:\n{stdout}");
-    let leak = stdout
-        .lines()
-        .find(|l| l.contains("buffers still in use"))
-        .unwrap_or_else(|| panic!("no mempool line in:\n{stdout}"));
-    assert!(
-        leak.trim_start().starts_with("mempool: 0 of "),
-        "mbuf leak: {leak}"
-    );
+    assert_no_leak(stdout);
 }
 
 /// The value of the one series `name` whose labels are exactly `want`; panics when there is

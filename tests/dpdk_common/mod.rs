@@ -445,3 +445,15 @@ impl Drop for Gateway {
         }
     }
 }
+
+/// The run summary's mempool line says every mbuf went back to the pool.
+pub fn assert_no_leak(stdout: &str) {
+    let leak = stdout
+        .lines()
+        .find(|l| l.contains("buffers still in use"))
+        .unwrap_or_else(|| panic!("no mempool line in:\n{stdout}"));
+    assert!(
+        leak.trim_start().starts_with("mempool: 0 of "),
+        "mbuf leak: {leak}"
+    );
+}
