@@ -44,6 +44,9 @@ scripts/test-reload.sh
 step "a clean stop under full load (SIGTERM, SIGINT: exit 0 within 1 s, no mbuf leaked)"
 scripts/test-stop.sh
 
+step "a memif peer that goes away: link down, a clear error, no mbuf leaked (testpmd as the server)"
+scripts/test-memif.sh
+
 step "soak: hostile replay on both ports, FDB churn, scrapes, reloads and socket abuse at once (SOAK_SECS=${SOAK_SECS:-60})"
 scripts/test-soak.sh
 

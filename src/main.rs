@@ -261,7 +261,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     /// Device counters read by port id from the metrics thread.
     struct DpdkStats {
         ports: Vec<(String, u16)>,
-        mempool: Mempool,
+        mempools: Vec<Mempool>,
     }
     impl DeviceStatsSource for DpdkStats {
         fn device_stats(&self) -> Vec<(String, DeviceStats)> {
@@ -271,7 +271,9 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
                 .collect()
         }
         fn mempool(&self) -> Option<(u64, u64)> {
-            Some((self.mempool.in_use() as u64, self.mempool.capacity() as u64))
+            let in_use = self.mempools.iter().map(Mempool::in_use).sum::<usize>();
+            let capacity = self.mempools.iter().map(Mempool::capacity).sum::<usize>();
+            Some((in_use as u64, capacity as u64))
         }
     }
 
@@ -298,7 +300,29 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         underlay_promiscuous: cfg.ports.underlay_promiscuous,
         underlay_allmulticast: cfg.ports.underlay_allmulticast,
     };
-    let (env, ios) = dpdk::open(&setup).context("starting DPDK")?;
+    let memif_clients: Vec<String> = [&cfg.ports.access, &cfg.ports.underlay]
+        .into_iter()
+        .filter(|p| vxgate::io::vdev::is_memif_client(&cfg.dpdk.eal_args, p))
+        .cloned()
+        .collect();
+    let (env, ios) = match dpdk::open(&setup) {
+        Ok(v) => v,
+        Err(
+            e @ dpdk::DpdkError::Call {
+                call: "rte_eth_dev_start",
+                ..
+            },
+        ) if memif_clients
+            .iter()
+            .any(|p| e.to_string().contains(p.as_str())) =>
+        {
+            bail!(
+                "starting DPDK: {e}: a memif client needs its server listening on the socket \
+                 at start-up; start the peer first (or give this side role=server)"
+            )
+        }
+        Err(e) => return Err(e).context("starting DPDK"),
+    };
     let vtep_mac = cfg
         .vtep
         .mac
@@ -333,7 +357,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
             (names.access.clone(), env.access_port().port_id()),
             (names.underlay.clone(), env.underlay_port().port_id()),
         ],
-        mempool: env.mempool().clone(),
+        mempools: env.mempools().to_vec(),
     };
     tracing::info!(
         access = %cfg.ports.access, underlay = %cfg.ports.underlay, vtep_ip = %cfg.vtep.ipv4(), vtep_ip6 = ?cfg.vtep.ip6,
@@ -397,6 +421,8 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     let mut base = Sample::take(&gw.telemetry);
     let mut next_line = started + Duration::from_secs(1);
     let mut last_links: Vec<(String, bool, u32)> = Vec::new();
+    // A memif client whose server went away: DPDK's memif client never reconnects.
+    let mut peer_lost: Option<String> = None;
     // Time with traffic, sampled with the loop: the summary's rates are over it.
     let received = |t: &vxgate::metrics::Telemetry| -> u64 {
         t.workers
@@ -448,8 +474,19 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
                     _ if *up => tracing::info!(port = %p, speed_mbps = speed, "link up"),
                     _ => tracing::warn!(port = %p, "link down"),
                 }
+                if !*up && memif_clients.contains(p) {
+                    peer_lost = Some(p.clone());
+                }
             }
             last_links = links;
+            if let Some(p) = &peer_lost {
+                tracing::error!(
+                    port = %p,
+                    "memif peer gone: DPDK's memif client does not reconnect, stopping (the \
+                     service manager restarts vxgate)"
+                );
+                break;
+            }
             let (rates, sample): (Rates, Sample) = Rates::since(&base, &gw.telemetry);
             base = sample;
             if tty {
@@ -468,11 +505,18 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     let (summary, _) = gw.shutdown();
     let summary = summary.with_active_seconds(active.as_secs_f64());
     print!("{summary}");
-    let capacity = env.mempool().capacity();
+    let capacity = env.mempool_capacity();
     let in_use = env.close();
     println!("  mempool: {in_use} of {capacity} buffers still in use after shutdown");
     if in_use != 0 {
         bail!("{in_use} mbufs leaked");
+    }
+    if let Some(p) = peer_lost {
+        bail!(
+            "port {p} lost its memif peer (link down); DPDK's memif client cannot reconnect, \
+             so vxgate stopped: start it again once the peer is back (the packaged service \
+             restarts it on its own)"
+        );
     }
     Ok(())
 }

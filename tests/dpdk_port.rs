@@ -363,6 +363,11 @@ fn dpdk_binding_on_virtual_devices() {
     assert_eq!(workers.len(), 1);
     assert_eq!(env.access_port().name(), "net_ring1");
     assert_eq!(env.underlay_port().name(), "net_ring2");
+    // Both virtual devices are on this thread's socket: one pool, named after it, sized as
+    // configured (a second socket would get its own pool).
+    assert_eq!(env.mempools().len(), 1, "{:?}", env.mempools());
+    assert!(env.mempools()[0].name().starts_with("vxgate_mbufs_s"));
+    assert_eq!(env.mempool_capacity(), 1023);
     let w = &mut workers[0];
     let mut burst = Burst::new();
     burst.push(w.pool.alloc().unwrap());
@@ -374,7 +379,7 @@ fn dpdk_binding_on_virtual_devices() {
     let back = rx_n(&mut w.underlay_rx, 1);
     assert_eq!(back[0].data(), &plain[..]);
     drop(back);
-    assert_eq!(env.mempool().in_use(), 0);
+    assert_eq!(env.mempool_in_use(), 0);
     drop(workers);
     drop(env);
     // rte_eal_cleanup leaves the runtime dir of our unique file prefix behind (the telemetry

@@ -13,6 +13,7 @@
 use arrayvec::ArrayVec;
 
 pub mod mem;
+pub mod vdev;
 
 #[cfg(feature = "dpdk")]
 #[allow(unsafe_code)]

@@ -62,6 +62,23 @@ impl Mempool {
     /// bytes of buffer each (headroom included: `RTE_MBUF_DEFAULT_BUF_SIZE` = 2176 gives 128 of
     /// headroom and 2048 of data), on the calling thread's NUMA socket.
     pub fn new(name: &str, n_mbufs: u32, cache: u32, data_room: u16) -> Result<Mempool, DpdkError> {
+        let socket = if eal_ready() {
+            // SAFETY: rte_socket_id only reads the calling thread's lcore variables.
+            unsafe { ffi::rte_socket_id() as i32 }
+        } else {
+            -1
+        };
+        Mempool::on_socket(name, n_mbufs, cache, data_room, socket)
+    }
+
+    /// [`Mempool::new`] with its memory on NUMA socket `socket` (-1: any socket).
+    pub fn on_socket(
+        name: &str,
+        n_mbufs: u32,
+        cache: u32,
+        data_room: u16,
+        socket: i32,
+    ) -> Result<Mempool, DpdkError> {
         if !eal_ready() {
             return Err(DpdkError::EalNotInitialized);
         }
@@ -70,7 +87,6 @@ impl Mempool {
         })?;
         // SAFETY: the EAL is initialized; cname is a valid C string that DPDK copies.
         let ptr = unsafe {
-            let socket = ffi::rte_socket_id() as i32;
             ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n_mbufs, cache, 0, data_room, socket)
         };
         let ptr = NonNull::new(ptr).ok_or_else(|| {

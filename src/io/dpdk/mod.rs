@@ -266,12 +266,14 @@ pub struct DpdkSetup {
     pub underlay_allmulticast: bool,
 }
 
-/// The started DPDK environment. Fields drop in declaration order: ports, mempool, EAL.
+/// The started DPDK environment. Fields drop in declaration order: ports, mempools, EAL.
 #[derive(Debug)]
 pub struct DpdkEnv {
     access: Port,
     underlay: Port,
-    mempool: Mempool,
+    /// One pool per NUMA socket the ports sit on (one on single-socket machines and virtual
+    /// devices): each port receives into the pool on its own socket, as DPDK's l3fwd does.
+    mempools: Vec<Mempool>,
     _eal: Eal,
 }
 
@@ -288,8 +290,19 @@ impl DpdkEnv {
     pub fn underlay_port_mut(&mut self) -> &mut Port {
         &mut self.underlay
     }
-    pub fn mempool(&self) -> &Mempool {
-        &self.mempool
+    /// The mbuf pools, one per NUMA socket of the ports.
+    pub fn mempools(&self) -> &[Mempool] {
+        &self.mempools
+    }
+
+    /// Mbufs in use over all pools.
+    pub fn mempool_in_use(&self) -> usize {
+        self.mempools.iter().map(Mempool::in_use).sum()
+    }
+
+    /// Mbufs over all pools.
+    pub fn mempool_capacity(&self) -> usize {
+        self.mempools.iter().map(Mempool::capacity).sum()
     }
 
     /// Closes both ports (their drivers return every mbuf they held), then reports how many
@@ -299,13 +312,13 @@ impl DpdkEnv {
         let DpdkEnv {
             access,
             underlay,
-            mempool,
+            mempools,
             _eal,
         } = self;
         drop(access);
         drop(underlay);
-        let in_use = mempool.in_use();
-        drop(mempool);
+        let in_use = mempools.iter().map(Mempool::in_use).sum();
+        drop(mempools);
         drop(_eal);
         in_use
     }
@@ -327,18 +340,15 @@ pub fn open_with_eal(
     setup: &DpdkSetup,
 ) -> Result<(DpdkEnv, Vec<WorkerIo<Dpdk>>), DpdkError> {
     check_setup(setup)?;
-    let mempool = Mempool::new(
-        "vxgate_mbufs",
-        setup.mempool_size,
-        setup.mempool_cache,
-        MBUF_DEFAULT_BUF_SIZE,
-    )?;
+    let mut mempools: Vec<(i32, Mempool)> = Vec::new();
+    let access_pool = pool_for(&mut mempools, &setup.access, setup)?;
+    let underlay_pool = pool_for(&mut mempools, &setup.underlay, setup)?;
     let mut access = Port::open(
         &setup.access,
         setup.queues,
         setup.rx_descriptors,
         setup.tx_descriptors,
-        &mempool,
+        &access_pool,
         PortOptions {
             mtu: None,
             rss: true,
@@ -355,7 +365,7 @@ pub fn open_with_eal(
         setup.queues,
         setup.rx_descriptors,
         setup.tx_descriptors,
-        &mempool,
+        &underlay_pool,
         PortOptions {
             mtu: Some(setup.underlay_mtu),
             rss: true,
@@ -380,7 +390,9 @@ pub fn open_with_eal(
                 access_tx,
                 underlay_rx,
                 underlay_tx,
-                pool: DpdkPool::new(&mempool, chain),
+                // What a worker allocates (flood replicas, ARP replies) mostly leaves by the
+                // underlay, so it comes from the underlay's socket.
+                pool: DpdkPool::new(&underlay_pool, chain),
             },
         )
         .collect();
@@ -388,11 +400,38 @@ pub fn open_with_eal(
         DpdkEnv {
             access,
             underlay,
-            mempool,
+            mempools: mempools.into_iter().map(|(_, p)| p).collect(),
             _eal: eal,
         },
         workers,
     ))
+}
+
+/// The pool on the NUMA socket of the device `port`, created on first use. A device whose
+/// socket DPDK does not know (virtual devices) shares the calling thread's socket.
+fn pool_for(
+    pools: &mut Vec<(i32, Mempool)>,
+    port: &str,
+    setup: &DpdkSetup,
+) -> Result<Mempool, DpdkError> {
+    let mut socket = port::device_socket(port)?;
+    if socket < 0 {
+        // SAFETY: rte_socket_id only reads the calling thread's lcore variables.
+        socket = unsafe { ffi::rte_socket_id() } as i32;
+    }
+    if let Some((_, p)) = pools.iter().find(|(s, _)| *s == socket) {
+        return Ok(p.clone());
+    }
+    let pool = Mempool::on_socket(
+        &format!("vxgate_mbufs_s{socket}"),
+        setup.mempool_size,
+        setup.mempool_cache,
+        MBUF_DEFAULT_BUF_SIZE,
+        socket,
+    )?;
+    tracing::info!(socket, mbufs = setup.mempool_size, "mbuf pool created");
+    pools.push((socket, pool.clone()));
+    Ok(pool)
 }
 
 fn check_setup(setup: &DpdkSetup) -> Result<(), DpdkError> {

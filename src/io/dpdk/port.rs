@@ -122,6 +122,33 @@ fn check(ret: i32, call: &'static str, port: &str) -> Result<(), DpdkError> {
     }
 }
 
+/// The NUMA socket of the device named `name` before it is opened (-1 when DPDK does not
+/// know, as for virtual devices), so its receive buffers can be allocated next to it.
+pub fn device_socket(name: &str) -> Result<i32, DpdkError> {
+    if !eal_ready() {
+        return Err(DpdkError::EalNotInitialized);
+    }
+    let id = port_id_by_name(name)?;
+    // SAFETY: id is a valid port.
+    Ok(unsafe { ffi::rte_eth_dev_socket_id(id) })
+}
+
+fn port_id_by_name(name: &str) -> Result<u16, DpdkError> {
+    let cname = CString::new(name).map_err(|_| DpdkError::InvalidArgument {
+        what: format!("port name {name:?} contains a NUL byte"),
+    })?;
+    let mut id: u16 = 0;
+    // SAFETY: the EAL is initialized; cname is a valid C string and id a valid out pointer.
+    let ret = unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
+    if ret != 0 {
+        return Err(DpdkError::PortNotFound {
+            name: name.to_string(),
+            known: port_names().join(", "),
+        });
+    }
+    Ok(id)
+}
+
 impl Port {
     /// Finds, configures and starts the port `name` with `queues` RX and `queues` TX queues of
     /// `rx_desc`/`tx_desc` descriptors (adjusted to the device's limits), receiving into
@@ -142,18 +169,7 @@ impl Port {
                 what: format!("port {name}: at least one queue is needed"),
             });
         }
-        let cname = CString::new(name).map_err(|_| DpdkError::InvalidArgument {
-            what: format!("port name {name:?} contains a NUL byte"),
-        })?;
-        let mut id: u16 = 0;
-        // SAFETY: the EAL is initialized; cname is a valid C string and id a valid out pointer.
-        let ret = unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
-        if ret != 0 {
-            return Err(DpdkError::PortNotFound {
-                name: name.to_string(),
-                known: port_names().join(", "),
-            });
-        }
+        let id = port_id_by_name(name)?;
         LIVE.fetch_add(1, Ordering::AcqRel);
         // From here on, Drop stops and closes the port whatever happens.
         let mut port = Port {
