@@ -520,3 +520,147 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod doc_commands {
+    //! Every `vxgate …` command the README, the docs, the example configs and the unit file show
+    //! a reader must be one this binary accepts: a comment once sent users to
+    //! `vxgate config check -c …`, which never existed.
+    use super::Cli;
+    use clap::error::ErrorKind;
+    use clap::Parser;
+
+    /// Words a doc uses for "a value here", replaced by a value of the right shape.
+    const PLACEHOLDERS: &[(&str, &str)] = &[
+        ("N", "5000"),
+        ("M", "02:00:00:00:00:01"),
+        ("IP", "192.0.2.2"),
+        ("F", "/tmp/f"),
+        ("SECS", "5"),
+        ("FILE", "/tmp/f"),
+        ("DIR", "/tmp"),
+    ];
+
+    /// The command in `text` (which starts with `vxgate `), cut at a shell comment, pipe,
+    /// redirection or ellipsis, optional brackets removed and placeholders filled in.
+    fn command_words(text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        for w in text.split_whitespace() {
+            if w.starts_with('#') || w == "|" || w.starts_with('>') || w.contains('…') {
+                break;
+            }
+            if w.contains("...") || w == "&&" || w == ";" {
+                break;
+            }
+            let w = w.trim_matches(|c| c == '[' || c == ']');
+            if w.is_empty() {
+                continue;
+            }
+            let w = PLACEHOLDERS
+                .iter()
+                .find(|(p, _)| *p == w)
+                .map_or(w, |(_, v)| v);
+            words.push(w.to_string());
+        }
+        words
+    }
+
+    /// Commands in a Markdown or commented file: inline code spans, and lines of fenced blocks
+    /// and comments that start with `vxgate `.
+    fn commands_in(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut fenced = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            if t.starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            let bare = t.trim_start_matches('#').trim_start();
+            if fenced && bare.starts_with("vxgate ") {
+                out.push(bare.to_string());
+            }
+            // "...:   vxgate check -c FILE" in the configs' headers.
+            if let Some((_, rest)) = t.split_once(":   vxgate ") {
+                out.push(format!("vxgate {rest}"));
+            }
+            let mut spans = line.split('`');
+            spans.next();
+            while let Some(span) = spans.next() {
+                if span.starts_with("vxgate ") {
+                    out.push(span.to_string());
+                }
+                spans.next();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_documented_command_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![
+            root.join("README.md"),
+            root.join("packaging/vxgate.service"),
+        ];
+        for dir in ["docs", "config", "scripts/pktgen"] {
+            if let Ok(rd) = std::fs::read_dir(root.join(dir)) {
+                files.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+        let mut checked = 0;
+        for file in files.iter().filter(|f| f.is_file()) {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            for cmd in commands_in(&text) {
+                let words = command_words(&cmd);
+                // Output samples, not commands.
+                if words.get(1).is_some_and(|w| w == "summary") {
+                    continue;
+                }
+                // A `|`-separated list of alternatives ("fdb|stats|...") names subcommands.
+                let alternatives: Vec<Vec<String>> =
+                    if words.get(1).is_some_and(|w| w.contains('|')) {
+                        words[1]
+                            .split('|')
+                            .filter(|w| !w.is_empty())
+                            .map(|w| vec!["vxgate".to_string(), w.to_string()])
+                            .collect()
+                    } else {
+                        vec![words]
+                    };
+                for words in alternatives {
+                    let parsed = Cli::try_parse_from(&words);
+                    let ok = match &parsed {
+                        Ok(_) => true,
+                        // The doc cut the command short or names a command group: the words
+                        // it shows exist.
+                        Err(e) => matches!(
+                            e.kind(),
+                            ErrorKind::MissingRequiredArgument
+                                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                                | ErrorKind::MissingSubcommand
+                                | ErrorKind::DisplayVersion
+                        ),
+                    };
+                    assert!(
+                        ok,
+                        "{}: `{cmd}` is not a vxgate command: {}",
+                        file.display(),
+                        parsed.err().map(|e| e.to_string()).unwrap_or_default()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} documented commands found");
+    }
+
+    #[test]
+    fn a_command_that_does_not_exist_is_caught() {
+        let words = command_words("vxgate config check -c FILE   # validate");
+        assert!(Cli::try_parse_from(&words).is_err());
+        let found = commands_in("# Check it without touching any port:   vxgate check -c a.toml\n");
+        assert_eq!(found, vec!["vxgate check -c a.toml".to_string()]);
+        assert!(Cli::try_parse_from(command_words(&found[0])).is_ok());
+    }
+}
