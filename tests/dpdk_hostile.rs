@@ -114,7 +114,12 @@ struct Outcome {
 
 /// What the software pipeline does with the frames.
 fn oracle(access: &[Vec<u8>], underlay: &[Vec<u8>]) -> Outcome {
-    let mut h = PipelineHarness::with_config(&gateway_text("mem0", "mem1", 0));
+    oracle_with(access, underlay, "")
+}
+
+/// [`oracle`] with `extra` appended to the configuration.
+fn oracle_with(access: &[Vec<u8>], underlay: &[Vec<u8>], extra: &str) -> Outcome {
+    let mut h = PipelineHarness::with_config(&(gateway_text("mem0", "mem1", 0) + extra));
     let (mut a, mut u) = (Vec::new(), Vec::new());
     for f in access {
         let (x, y) = h.run_access(f);
@@ -139,7 +144,7 @@ fn oracle(access: &[Vec<u8>], underlay: &[Vec<u8>]) -> Outcome {
 }
 
 /// Runs vxgate on two net_pcap ports reading `access` and `underlay`; returns stdout and the
-/// two captures (empty when `tx` is "/dev/null").
+/// two captures (empty when replaying forever).
 fn run(
     dir: &TempDir,
     access: &[Vec<u8>],
@@ -147,6 +152,17 @@ fn run(
     infinite: bool,
     secs: u32,
 ) -> (String, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    run_with(dir, access, underlay, infinite, secs, "")
+}
+
+/// Writes the pcaps and the configuration (`extra` appended) of a run; returns the config path.
+fn write_config(
+    dir: &TempDir,
+    access: &[Vec<u8>],
+    underlay: &[Vec<u8>],
+    infinite: bool,
+    extra: &str,
+) -> std::path::PathBuf {
     let (in_a, in_u) = (dir.path("in-access.pcap"), dir.path("in-underlay.pcap"));
     vxgate::pcap::write_frames(&in_a, access).unwrap();
     vxgate::pcap::write_frames(&in_u, underlay).unwrap();
@@ -177,15 +193,29 @@ fn run(
     let list: Vec<String> = eal.iter().map(|a| toml_str(a)).collect();
     writeln!(
         c,
-        "[dpdk]\neal_args = [{}]\nmempool_size = 4095\n",
+        "[dpdk]\neal_args = [{}]\nmempool_size = 16383\n",
         list.join(", ")
     )
     .unwrap();
     c.push_str(&gateway_text("net_pcap0", "net_pcap1", core));
+    c.push_str(extra);
     writeln!(c, "\n[metrics]\nenabled = false\n").unwrap();
     c.push_str(&control_section(dir));
     let config = dir.path("vxgate.toml");
     std::fs::write(&config, c).unwrap();
+    config
+}
+
+/// [`run`] with `extra` appended to the configuration.
+fn run_with(
+    dir: &TempDir,
+    access: &[Vec<u8>],
+    underlay: &[Vec<u8>],
+    infinite: bool,
+    secs: u32,
+    extra: &str,
+) -> (String, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let config = write_config(dir, access, underlay, infinite, extra);
     let gw = Gateway::spawn(dir, &config, secs);
     let (status, stdout, stderr) = gw.wait(Duration::from_secs(u64::from(secs) + 30));
     assert!(
@@ -199,7 +229,11 @@ fn run(
             vxgate::pcap::read_frames(p).unwrap()
         }
     };
-    (stdout, read(&out_a), read(&out_u))
+    (
+        stdout,
+        read(&dir.path("out-access.pcap")),
+        read(&dir.path("out-underlay.pcap")),
+    )
 }
 
 fn check_direction(name: &str, access: Vec<Vec<u8>>, underlay: Vec<Vec<u8>>) {
@@ -279,4 +313,150 @@ fn hostile_traffic_at_full_rate_leaves_no_mbuf_behind() {
             "{reason}: {drops:?}"
         );
     }
+}
+
+/// Random unicast, locally administered MACs (xorshift: the same every run).
+fn random_macs(n: usize, mut seed: u64) -> Vec<Mac> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let b = seed.to_be_bytes();
+            [(b[2] & 0xfe) | 0x02, b[3], b[4], b[5], b[6], b[7]]
+        })
+        .collect()
+}
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A MAC flood on both sides through the real DPDK path: access frames from random source
+/// MACs to a known host, VXLAN frames from a remote VTEP with random inner sources, first once
+/// (forwarding compared with the software pipeline, frame by frame) and then replayed forever
+/// at full rate for a few seconds while the control socket is asked for the table: learned
+/// entries stay within the limits, the excess is refused and counted, memory stays flat, and
+/// every frame to the known host still goes to its VTEP.
+#[test]
+fn a_mac_flood_at_full_rate_stays_within_the_limits_and_known_hosts_keep_forwarding() {
+    const KNOWN: Mac = [0x02, 0, 0, 0, 0x20, 0x02];
+    const FRAMES: usize = 4096;
+    let limits = "\n[learning]\nmax_per_vni = 300\nmax_total = 400\n";
+    let access: Vec<Vec<u8>> = random_macs(FRAMES, 0x9e37_79b9_7f4a_7c15)
+        .into_iter()
+        .map(|src| tag(&eth(KNOWN, src, 0x0800, &[0x45; 46]), VLAN_TAGGED))
+        .collect();
+    let underlay: Vec<Vec<u8>> = random_macs(FRAMES, 0x2545_f491_4f6c_dd1d)
+        .into_iter()
+        .map(|src| {
+            let inner = eth(LOCAL_A, src, 0x0800, &[0x45; 46]);
+            let ip = ipv4_udp(
+                R3,
+                VTEP_IP,
+                &udp(SRC_PORT, VXLAN_PORT, &vxlan(5000, &inner)),
+            );
+            eth(VTEP_MAC, R3_MAC, 0x0800, &ip)
+        })
+        .collect();
+
+    // Once, exactly: what the software pipeline forwards under the same configuration.
+    let dir = TempDir::new("flood", "once");
+    let want = oracle_with(&access, &underlay, limits);
+    let (stdout, got_a, got_u) = run_with(&dir, &access, &underlay, false, 2, limits);
+    assert_no_leak(&stdout);
+    assert_eq!(
+        got_u.len(),
+        FRAMES,
+        "every frame to the known host encapsulated"
+    );
+    assert!(
+        got_u.iter().all(|f| f[0..6] == R2_MAC),
+        "a frame to the known host went elsewhere than its VTEP"
+    );
+    assert_frames(
+        "flood: underlay out",
+        &normalise(&got_u),
+        &normalise(&want.underlay),
+    );
+    assert_frames(
+        "flood: access out",
+        &normalise(&got_a),
+        &normalise(&want.access),
+    );
+    drop(dir);
+
+    // Forever, at full rate, the table watched through the control socket.
+    let dir = TempDir::new("flood", "rate");
+    let config = write_config(&dir, &access, &underlay, true, limits);
+    let mut gw = Gateway::spawn(&dir, &config, 5);
+    let socket = dir.path("control.sock");
+    for _ in 0..200 {
+        if socket.exists() || !gw.is_running() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(socket.exists(), "no control socket: {}", gw.stderr());
+    std::thread::sleep(Duration::from_millis(1000));
+    let rss_early = rss_kib(gw.pid());
+    let stats = |socket: &std::path::Path| -> serde_json::Value {
+        let out = cli_ok(socket, &["stats", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["body"].clone()
+    };
+    let early = stats(&socket);
+    std::thread::sleep(Duration::from_millis(1500));
+    let late = stats(&socket);
+    let rss_late = rss_kib(gw.pid());
+    let (status, stdout, stderr) = gw.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    assert_no_leak(&stdout);
+    let fdb = |v: &serde_json::Value, k: &str| v["fdb"][k].as_u64().unwrap();
+    for s in [&early, &late] {
+        assert!(
+            fdb(s, "learned_entries") <= 300,
+            "per-VNI limit: {}",
+            s["fdb"]
+        );
+        assert_eq!(fdb(s, "static_entries"), 1);
+    }
+    assert!(
+        fdb(&late, "learn_rejected") > 0,
+        "excess refused: {}",
+        late["fdb"]
+    );
+    let lost: u64 = late["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["learn_events_dropped"].as_u64().unwrap())
+        .sum();
+    let received: u64 = late["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            w["access"]["rx_packets"].as_u64().unwrap_or(0)
+                + w["underlay"]["rx_packets"].as_u64().unwrap_or(0)
+        })
+        .sum();
+    // Memory stays flat: no per-MAC growth once the limits are reached.
+    assert!(
+        rss_late <= rss_early + 8 * 1024,
+        "RSS grew from {rss_early} KiB to {rss_late} KiB under the flood"
+    );
+    let drops = summary_drops(&stdout);
+    eprintln!(
+        "DPDK MAC flood: {FRAMES} + {FRAMES} random sources replayed for 5 s ({received} frames \
+         seen by the 2.5 s mark), learned {} (limit 300), {} learn events refused, {lost} learn \
+         reports dropped at a full queue, RSS {rss_early} -> {rss_late} KiB, drops {drops:?}",
+        fdb(&late, "learned_entries"),
+        fdb(&late, "learn_rejected"),
+    );
 }

@@ -93,6 +93,20 @@ pub fn vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
 }
 
 /// An Ethernet/IPv4 ARP body (28 bytes).
+/// An IPv4 header (no options, TTL 64, UDP, checksum filled in) before `payload`.
+pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let total = u16::try_from(20 + payload.len()).unwrap();
+    let mut h = vec![0x45, 0];
+    h.extend_from_slice(&be16(total));
+    h.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    h.extend_from_slice(&src.octets());
+    h.extend_from_slice(&dst.octets());
+    let c = inet_checksum(&h);
+    h[10..12].copy_from_slice(&be16(c));
+    h.extend_from_slice(payload);
+    h
+}
+
 pub fn arp(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> Vec<u8> {
     let mut a = vec![0, 1, 0x08, 0x00, 6, 4];
     a.extend_from_slice(&be16(op));
