@@ -87,6 +87,43 @@ fn decap_pushes_the_vni_vlan_and_learns() {
     );
 }
 
+/// One burst mixing VNIs (tagged 5000, untagged 6000, an unknown one) and senders: the burst's
+/// remembered VNI and sender must never leak into the next packet.
+#[test]
+fn a_burst_mixing_vnis_and_senders_is_delivered_per_packet() {
+    let mut h = Harness::new(settings());
+    let inner = inner_frame(HOST_A, HOST_B, 90);
+    let order = [
+        (5000, R2, R2_MAC),
+        (5000, R2, R2_MAC),
+        (6000, R2, R2_MAC),
+        (5000, R3, R3_MAC),
+        (4242, R3, R3_MAC),
+        (5000, R3, R3_MAC),
+        (6000, R3, R3_MAC),
+    ];
+    for (vni, ip, mac) in order {
+        h.underlay_in.inject(&vxlan_frame(
+            VTEP_MAC, mac, ip, VTEP_IP, 7, 55555, vni, &inner,
+        ));
+    }
+    h.poll();
+    let want: Vec<Vec<u8>> = order
+        .iter()
+        .filter(|(v, _, _)| *v != 4242)
+        .map(|(v, _, _)| {
+            if *v == 5000 {
+                tagged(&inner, 100)
+            } else {
+                inner.clone()
+            }
+        })
+        .collect();
+    assert_eq!(h.access_out.drain(), want);
+    assert_eq!(h.counters().dropped(DropReason::UnknownVni), 1);
+    assert_eq!(h.counters().decap_packets.get(), 6);
+}
+
 #[test]
 fn decap_untagged_vni_strips_padding() {
     let mut h = Harness::new(settings());

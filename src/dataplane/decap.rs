@@ -88,15 +88,18 @@ pub fn decap_burst<P, A, U>(
     }
 }
 
-/// The tunnel of the burst's last sending VTEP. A burst usually comes from a few VTEPs, and the
-/// tunnel table cannot change within a burst (deltas are applied between polls), so most
-/// packets skip the address lookup that learning and the per-tunnel counters need.
+/// What a burst's packets usually share, remembered across it: the tunnel of the last sending
+/// VTEP and the settings of the last VNI. A burst usually comes from a few VTEPs on a few
+/// VNIs, and neither the tunnel table nor the settings can change within a burst (deltas and
+/// reconfigurations are applied between polls), so most packets skip the address lookup that
+/// learning and the per-tunnel counters need, and the VNI's binary search.
 #[derive(Default)]
-struct SenderCache {
+struct SenderCache<'s> {
     last: Option<(IpAddr, Option<TunnelId>)>,
+    vni: Option<(u32, &'s VniSettings)>,
 }
 
-impl SenderCache {
+impl<'s> SenderCache<'s> {
     #[inline(always)]
     fn tunnel_of(&mut self, replica: &Replica, ip: IpAddr) -> Option<TunnelId> {
         match self.last {
@@ -108,15 +111,28 @@ impl SenderCache {
             }
         }
     }
+
+    /// The settings of `vni` (a raw 24-bit VNI from the wire), `None` when not configured.
+    #[inline(always)]
+    fn vni(&mut self, s: &'s PipelineSettings, vni: u32) -> Option<&'s VniSettings> {
+        match self.vni {
+            Some((known, v)) if known == vni => Some(v),
+            _ => {
+                let v = s.vni(vni)?;
+                self.vni = Some((vni, v));
+                Some(v)
+            }
+        }
+    }
 }
 
-fn decap_one<P: Packet>(
-    s: &PipelineSettings,
+fn decap_one<'s, P: Packet>(
+    s: &'s PipelineSettings,
     replica: &mut Replica,
     pkt: &mut P,
     c: &WorkerCountersInner,
     now_secs: u32,
-    senders: &mut SenderCache,
+    senders: &mut SenderCache<'s>,
 ) -> Result<Verdict, DropReason> {
     let data = pkt.data();
     let eth = ethernet::Frame::new_checked(data).map_err(|_| DropReason::Malformed)?;
@@ -167,7 +183,7 @@ fn decap_one<P: Packet>(
     }
     let outer_src = IpAddr::V4(ip.src_addr());
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::BadUdp)?;
-    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ihl)?;
+    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ihl, senders)?;
     deliver(replica, pkt, inner, outer_src, c, now_secs, senders)
 }
 
@@ -182,13 +198,13 @@ const NEXT_HEADER_ICMPV6: u8 = 58;
 /// only with `udp6_zero_checksum_rx`), then decapsulates as over IPv4. Neighbour discovery and
 /// echo go to [`icmpv6_in`].
 #[inline(never)]
-fn ipv6_in<P: Packet>(
-    s: &PipelineSettings,
+fn ipv6_in<'s, P: Packet>(
+    s: &'s PipelineSettings,
     replica: &mut Replica,
     pkt: &mut P,
     c: &WorkerCountersInner,
     now_secs: u32,
-    senders: &mut SenderCache,
+    senders: &mut SenderCache<'s>,
 ) -> Result<Verdict, DropReason> {
     let Some(own) = s.vtep_ip6 else {
         return Err(DropReason::NotOurMac);
@@ -218,7 +234,7 @@ fn ipv6_in<P: Packet>(
             return Err(DropReason::BadUdpChecksum);
         }
     }
-    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ipv6::HEADER_LEN)?;
+    let inner = vxlan_parse(s, &u, ethernet::HEADER_LEN + ipv6::HEADER_LEN, senders)?;
     deliver(replica, pkt, inner, IpAddr::V6(src), c, now_secs, senders)
 }
 
@@ -240,6 +256,7 @@ fn vxlan_parse<'s, T: AsRef<[u8]>>(
     s: &'s PipelineSettings,
     u: &udp::Packet<T>,
     at: usize,
+    cache: &mut SenderCache<'s>,
 ) -> Result<Inner<'s>, DropReason> {
     if u.dst_port() != s.udp_port {
         return Err(DropReason::WrongUdpPort);
@@ -248,7 +265,7 @@ fn vxlan_parse<'s, T: AsRef<[u8]>>(
     if !vx.i_flag() {
         return Err(DropReason::BadVxlanFlags);
     }
-    let vni = s.vni(vx.vni_raw()).ok_or(DropReason::UnknownVni)?;
+    let vni = cache.vni(s, vx.vni_raw()).ok_or(DropReason::UnknownVni)?;
     let inner = vx.payload();
     if inner.len() < ethernet::HEADER_LEN {
         return Err(DropReason::BadInnerFrame);
@@ -273,7 +290,7 @@ fn deliver<P: Packet>(
     outer_src: IpAddr,
     c: &WorkerCountersInner,
     now_secs: u32,
-    senders: &mut SenderCache,
+    senders: &mut SenderCache<'_>,
 ) -> Result<Verdict, DropReason> {
     let Inner {
         vni,
