@@ -29,8 +29,10 @@
 # per-burst processing latency (burst received -> burst sent) over the last second, from
 # `vxgate stats --json`.
 #
-# Writes out/bench/results.md (the table), out/bench/results.csv and, when gnuplot is there
-# (scripts/setup.sh installs it), out/bench/results.png. Installs nothing itself; runs
+# Then zero-loss throughput per ZL_CASES (default "encap:64 decap:64"): see zeroloss_run.
+#
+# Writes out/bench/results.md (the tables), out/bench/results.csv, results-zeroloss.csv and,
+# when gnuplot is there (scripts/setup.sh installs it), out/bench/results.png. Installs nothing itself; runs
 # scripts/setup.sh only if dpdk-testpmd is missing.
 set -euo pipefail
 
@@ -298,6 +300,89 @@ done
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
 } | tee "$OUT/results.md"
+
+# Zero-loss throughput (RFC 2544 style): `vxgate loadgen` owns two net_memif servers and
+# replays the case's pcap into one at a paced rate; vxgate, a memif client on both, forwards
+# into the other; a binary search finds the highest rate at which every frame came back.
+# Generator and vxgate's main thread share core 0, the worker has core 1. memif copies every
+# frame (it has no zero-copy path to vxgate's mempool), so these rates are far below the
+# net_pcap ones above; they compare cases and commits, not devices.
+ZL_CASES=${ZL_CASES:-"encap:64 decap:64"}
+zeroloss_run() { # zeroloss_run KIND SIZE → "zero_loss_Mpps max_offered_Mpps trials"
+    local kind=$1 size=$2 name="zl-$1-$2" a_sock u_sock pcap tx rx
+    a_sock="$WORK/$name-a.sock" u_sock="$WORK/$name-u.sock"
+    "$BIN" pcap-gen --config "$WORK/pcapgen.toml" --access "$WORK/$name-a.pcap" \
+        --underlay /dev/null --frames 1024 --sizes "$((size + 4))" >/dev/null
+    "$BIN" pcap-gen --config "$WORK/pcapgen.toml" --access /dev/null \
+        --underlay "$WORK/$name-u.pcap" --frames 1024 --sizes "$size" >/dev/null
+    case $kind in
+        encap) pcap="$WORK/$name-a.pcap" tx=net_memif0 rx=net_memif1 ;;
+        decap) pcap="$WORK/$name-u.pcap" tx=net_memif1 rx=net_memif0 ;;
+        *) echo "bench: zero-loss case $kind unknown" >&2; return 1 ;;
+    esac
+    local cfg="$OUT/vxgate-$name.toml"
+    {
+        echo "[dpdk]"
+        echo "eal_args = ["
+        echo '    "-l", "0",'
+        eal_mem "$MODE" | sed 's/.*/    "&",/'
+        echo "    \"--file-prefix=vxbench-$name-$RUN_ID\","
+        echo "    \"--vdev=net_memif0,role=client,socket=$a_sock\","
+        echo "    \"--vdev=net_memif1,role=client,socket=$u_sock\","
+        echo "]"
+        echo "mempool_size = 16383"
+        echo
+        echo "[ports]"
+        echo 'access = "net_memif0"'
+        echo 'underlay = "net_memif1"'
+        echo
+        # memif frames stop at 1518 bytes: the default underlay MTU.
+        grep -v '^underlay_mtu' "$WORK/gateway.toml"
+        echo
+        echo "[metrics]"
+        echo "enabled = false"
+        echo
+        echo "[control]"
+        echo "socket = \"$WORK/$name.sock\""
+    } >"$cfg"
+    # The generator first (the memif servers), without hugepages: it must not share ours.
+    "$BIN" loadgen --pcap "$pcap" --tx "$tx" --rx "$rx" --trial-secs "${ZL_TRIAL_SECS:-1}" \
+        --steps "${ZL_STEPS:-6}" -- -l 0 --no-huge -m 512 --no-pci --no-shconf \
+        --file-prefix "vxbench-lg-$name-$RUN_ID" \
+        --vdev "net_memif0,role=server,socket=$a_sock" \
+        --vdev "net_memif1,role=server,socket=$u_sock" >"$OUT/loadgen-$name.log" 2>&1 &
+    local lg=$!
+    sleep 1
+    NO_COLOR=1 "$BIN" run --config "$cfg" >"$OUT/vxgate-$name.log" 2>&1 &
+    local vx=$!
+    wait "$lg" || echo "loadgen failed; see $OUT/loadgen-$name.log" >&2
+    kill -INT "$vx" 2>/dev/null || true
+    wait "$vx" 2>/dev/null || true
+    awk '/^trial/ { n++; if ($2 == "max") { gsub(/[(]/, "", $6); max = $6 } }
+         /^zero-loss:/ { zl = $2 }
+         END { printf "%s %s %d\n", (zl == "" ? "nan" : zl), (max == "" ? "nan" : max), n }' \
+        "$OUT/loadgen-$name.log"
+}
+zl_rows=()
+ZL_CSV="$OUT/results-zeroloss.csv"
+echo "case,frame_bytes,zero_loss_mpps,unpaced_offered_mpps,trials" >"$ZL_CSV"
+for c in $ZL_CASES; do
+    kind=${c%%:*} size=${c##*:}
+    echo "== zero-loss $kind-$size: loadgen over memif" >&2
+    read -r zl max n <<<"$(zeroloss_run "$kind" "$size")"
+    echo "$kind,$size,$zl,$max,$n" >>"$ZL_CSV"
+    zl_rows+=("| $kind | $size | $zl | $max | $n |")
+done
+if ((${#zl_rows[@]})); then
+    {
+        echo
+        echo "Zero-loss throughput over net_memif (\`vxgate loadgen\`, ${ZL_TRIAL_SECS:-1} s trials):"
+        echo
+        echo "| case | inner frame bytes | zero-loss Mpps | unpaced offered Mpps | trials |"
+        echo "|---|---:|---:|---:|---:|"
+        printf '%s\n' "${zl_rows[@]}"
+    } | tee -a "$OUT/results.md"
+fi
 
 if command -v gnuplot >/dev/null; then
     gnuplot <<EOF

@@ -16,6 +16,7 @@ pub mod dataplane;
 pub mod fdb;
 pub mod fuzzing;
 pub mod io;
+pub mod loadgen;
 pub mod metrics;
 pub mod pcap;
 pub mod reload;
