@@ -56,6 +56,17 @@ scripts/test-fleet.sh
 step "the Debian package: file list, Depends, systemd-analyze verify, readiness and watchdog"
 scripts/test-package.sh
 
+step "pktgen recipes: the pcaps they replay are made and every frame fits pktgen's 1514 bytes with SIZES=64,512,1464"
+cargo build --quiet
+pg=$(mktemp -d)
+SIZES=64,512,1464 VXGATE=target/debug/vxgate scripts/pktgen/make-pcaps.sh config/demo.toml "$pg" >/dev/null
+for f in access underlay; do
+    longest=$(tshark -r "$pg/$f.pcap" -T fields -e frame.len 2>/dev/null | sort -n | tail -1)
+    [[ -n $longest && $longest -le 1514 ]] || { echo "pktgen $f.pcap: longest frame ${longest:-?}" >&2; exit 1; }
+    echo "pktgen $f.pcap: $(tshark -r "$pg/$f.pcap" 2>/dev/null | wc -l) frames, longest $longest bytes"
+done
+rm -rf "$pg"
+
 step "a real Prometheus server scraping vxgate on loopback"
 cargo build --quiet
 scripts/test-prometheus.sh
