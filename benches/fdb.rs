@@ -1,9 +1,12 @@
-//! Benchmarks: FDB replica lookups, `fdb::lookup_1k` and `fdb::lookup_1m`.
+//! Benchmarks: FDB replica lookups, `fdb::lookup_1k`, `fdb::lookup_64k` and `fdb::lookup_1m`,
+//! and the rate a replica applies deltas, `fdb::apply_deltas`.
 //!
-//! Each group fills a replica (through its real delta ring) with N random (VNI, MAC) keys and
-//! looks up random present keys: one at a time (`single`) and in bursts of 32 through
-//! `lookup_burst` (`burst32`, which prefetches every bucket first), plus misses and a std
-//! `HashMap` baseline. Throughput is in lookups, so criterion reports time per lookup.
+//! Each lookup group fills a replica (through its real delta ring) with N random (VNI, MAC)
+//! keys and looks up present keys: uniformly at random one at a time (`single`) and in bursts
+//! of 32 through `lookup_burst` (`burst32`, which prefetches every bucket first), skewed
+//! (`burst32_skewed`: key index = N·u³ for uniform u, so a few percent of the keys take most
+//! lookups, as a few busy hosts do), plus misses and a std `HashMap` baseline. Throughput is in
+//! lookups, so criterion reports time per lookup.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -68,8 +71,21 @@ fn build(n: usize) -> (Replica, HashMap<FdbKey, TunnelId>, Vec<FdbKey>, Vec<FdbK
     (replica, model, hits, misses)
 }
 
+/// Present keys drawn with a heavy skew towards the first ones (index = n·u³).
+fn skewed(keys: &[FdbKey], rng: &mut Rng) -> Vec<FdbKey> {
+    (0..QUERIES)
+        .map(|_| {
+            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            keys[((u * u * u) * keys.len() as f64) as usize % keys.len()]
+        })
+        .collect()
+}
+
 fn bench_size(c: &mut Criterion, name: &str, n: usize) {
     let (replica, model, hits, misses) = build(n);
+    let mut all: Vec<FdbKey> = model.keys().copied().collect();
+    all.sort();
+    let skew = skewed(&all, &mut Rng(0x5851_f42d_4c95_7f2d));
     let mut g = c.benchmark_group(name);
 
     g.throughput(Throughput::Elements(1));
@@ -92,7 +108,11 @@ fn bench_size(c: &mut Criterion, name: &str, n: usize) {
 
     g.throughput(Throughput::Elements(BURST as u64));
     let mut out = [None; BURST];
-    for (label, keys) in [("burst32", &hits), ("burst32_miss", &misses)] {
+    for (label, keys) in [
+        ("burst32", &hits),
+        ("burst32_skewed", &skew),
+        ("burst32_miss", &misses),
+    ] {
         let mut i = 0;
         g.bench_function(BenchmarkId::new(label, n), |b| {
             b.iter(|| {
@@ -121,9 +141,47 @@ fn lookup_1k(c: &mut Criterion) {
     bench_size(c, "fdb::lookup_1k", 1 << 10);
 }
 
+fn lookup_64k(c: &mut Criterion) {
+    bench_size(c, "fdb::lookup_64k", 1 << 16);
+}
+
 fn lookup_1m(c: &mut Criterion) {
     bench_size(c, "fdb::lookup_1m", 1 << 20);
 }
 
-criterion_group!(benches, lookup_1k, lookup_1m);
+/// Deltas a replica applies per second: a ring of 4096 `FdbSet` (new keys into a table of 64 K)
+/// then as many `FdbRemove`, pushed into the ring (the control side's share, included) and
+/// applied by `apply_pending` as the worker does between polls.
+fn apply_deltas(c: &mut Criterion) {
+    const N: usize = 4096;
+    let (mut link, mut replica) = channel_with_capacity(N, 16, 1 << 16);
+    let mut rng = Rng(0x1405_7b7e_f767_814f);
+    let keys: Vec<FdbKey> = (0..N).map(|_| random_key(&mut rng)).collect();
+    let mut generation = 0u64;
+    let mut g = c.benchmark_group("fdb::apply_deltas");
+    g.throughput(Throughput::Elements(2 * N as u64));
+    g.bench_function("set_then_remove_4096", |b| {
+        b.iter(|| {
+            for remove in [false, true] {
+                for (i, &key) in keys.iter().enumerate() {
+                    generation += 1;
+                    let delta = if remove {
+                        Delta::FdbRemove { key }
+                    } else {
+                        Delta::FdbSet {
+                            key,
+                            tunnel: TunnelId(1 + (i % 64) as u32),
+                        }
+                    };
+                    link.deltas.push(Versioned { generation, delta }).unwrap();
+                }
+                black_box(replica.apply_pending(usize::MAX));
+            }
+        })
+    });
+    g.finish();
+    assert_eq!(replica.len(), 0);
+}
+
+criterion_group!(benches, lookup_1k, lookup_64k, lookup_1m, apply_deltas);
 criterion_main!(benches);

@@ -251,6 +251,24 @@ fn encap_flood3(c: &mut Criterion) {
     run_encap(c, "pipeline::encap_flood3", &mut fdb, &frame, 3, || None);
 }
 
+/// BUM to four VTEPs: the three of `Fdb::new` plus a fourth on the flood list.
+fn encap_flood4(c: &mut Criterion) {
+    let mut fdb = Fdb::new(None);
+    let r5 = Ipv4Addr::new(192, 0, 2, 5);
+    let tunnel = fdb.tunnel(r5);
+    fdb.publish(Delta::NeighborSet {
+        ip: r5.into(),
+        mac: MacAddr([0x02, 0, 0, 0, 0, 0x05]),
+    });
+    fdb.publish(Delta::FloodAdd {
+        vni: vni(5000),
+        tunnel,
+    });
+    fdb.apply();
+    let frame = tagged(&inner_frame(MacAddr::BROADCAST, HOST_A, FRAME_LEN - 4), 100);
+    run_encap(c, "pipeline::encap_flood4", &mut fdb, &frame, 4, || None);
+}
+
 fn encap_unicast_1m_fdb(c: &mut Criterion) {
     const N: usize = 1_000_000;
     // Locally administered unicast MACs spread by a multiplicative hash of the index.
@@ -347,6 +365,7 @@ criterion_group!(
     benches,
     encap_unicast,
     encap_flood3,
+    encap_flood4,
     decap,
     encap_unicast_1m_fdb
 );

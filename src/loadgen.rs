@@ -118,8 +118,13 @@ mod ports {
             return Err("the pcap holds no frames".into());
         }
         let eal = Eal::init(&o.eal_args).map_err(|e| e.to_string())?;
-        let pool = Mempool::new("loadgen", 16383, 256, crate::io::dpdk::MBUF_DEFAULT_BUF_SIZE)
-            .map_err(|e| e.to_string())?;
+        let pool = Mempool::new(
+            "loadgen",
+            16383,
+            256,
+            crate::io::dpdk::MBUF_DEFAULT_BUF_SIZE,
+        )
+        .map_err(|e| e.to_string())?;
         let opts = PortOptions {
             promiscuous: true,
             ..PortOptions::default()

@@ -78,6 +78,7 @@ fn decap_pushes_the_vni_vlan_and_learns() {
     h.poll();
     assert_eq!(h.access_out.drain(), vec![tagged(&inner, 100)]);
     assert_eq!(h.counters().decap_packets.get(), 1);
+    assert_eq!(h.counters().learn_events.get(), 1, "the report is counted");
     assert_eq!(
         h.events(),
         vec![Event::Learn {

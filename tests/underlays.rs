@@ -192,6 +192,18 @@ fn membership_is_reported_at_start_and_answered_in_the_query_version() {
     h.poll();
     let v2 = report(GROUP_MAC, GROUP, &[0x16, 0, 0, 0, 239, 1, 1, 1]);
     assert_eq!(h.underlay_out.drain(), vec![v2.clone()]);
+    // Both versions in one burst, in either order: answered once, in the lowest version (a v2
+    // querier on the segment cannot read v3 reports).
+    for pair in [
+        [&v3_query[..], &v2_query[..]],
+        [&v2_query[..], &v3_query[..]],
+    ] {
+        for q in pair {
+            h.underlay_in.inject(&igmp_frame(all, all_systems, q));
+        }
+        h.poll();
+        assert_eq!(h.underlay_out.drain(), vec![v2.clone()]);
+    }
     // Another member's report is not for us; a bad checksum is no query.
     h.underlay_in.inject(&igmp_frame(
         GROUP_MAC,
