@@ -5,6 +5,9 @@
 #
 # Usage: scripts/icount.sh [BURSTS]   (default 200 bursts of 32 packets per case; CASES="a b"
 # picks cases)
+#        ICOUNT_CHECK=1 scripts/icount.sh   also fails when a case costs more than 1 % over
+#        benches/icount-baseline.csv (the counts the README quotes; update both together when
+#        a change is meant to cost more, and say why in the commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BURSTS=${1:-200}
@@ -36,3 +39,16 @@ for case in ${CASES:-encap encap_local_learning decap flood4 encap_1m encap6 dec
 done
 echo "(per input packet; flood4 sends 4 copies of each; encap_1m looks up a random one of 1 M entries;"
 echo " encap6/decap6 over IPv6 with the UDP checksum; flood_group sends one copy to a multicast group)"
+
+if [[ -n ${ICOUNT_CHECK:-} ]]; then
+    # Instruction counts are deterministic for a given toolchain and code: a rise is the code's.
+    awk -F, 'NR == FNR { if (FNR > 1) base[$1] = $2; next }
+        FNR > 1 && ($1 in base) {
+            limit = base[$1] * 1.01
+            status = ($5 > limit) ? "REGRESSED" : "ok"
+            printf "%-22s %8.1f vs baseline %8.1f  %s\n", $1, $5, base[$1], status
+            if ($5 > limit) bad = 1
+        }
+        END { exit bad }' benches/icount-baseline.csv out/icount.csv ||
+        { echo "icount: instructions per packet rose more than 1 % over benches/icount-baseline.csv" >&2; exit 1; }
+fi
