@@ -79,6 +79,13 @@ fn decap_pushes_the_vni_vlan_and_learns() {
     assert_eq!(h.access_out.drain(), vec![tagged(&inner, 100)]);
     assert_eq!(h.counters().decap_packets.get(), 1);
     assert_eq!(h.counters().learn_events.get(), 1, "the report is counted");
+    // The sender's tunnel counts the inner frame it delivered.
+    let r2 = h.tunnel(R2);
+    assert_eq!(
+        h.counters().tunnels.read(r2)[2..],
+        [1, inner.len() as u64],
+        "rx packets and bytes of R2's tunnel"
+    );
     assert_eq!(
         h.events(),
         vec![Event::Learn {
