@@ -66,3 +66,31 @@ import sys
 q, s, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 print(f"| scraping /metrics every 100 ms | {s:.3f} Mpps vs {q:.3f} Mpps unobserved | ratio {s/q:.3f} | cost {100*(1-s/q):+.2f} % | {n} scrapes |")
 PY
+
+# Idle: no traffic at all (both ports net_null without RX), the worker busy-polling. What do
+# the other threads (control, metrics, socket server, main) cost? CPU seconds from
+# /proc/PID/task/*/stat over DURATION seconds, the worker thread (vxgate-w*) apart.
+sed -e "s|\"--vdev=net_pcap0,rx_pcap=$work/a.pcap,infinite_rx=1\"|\"--vdev=net_null1,no-rx=1\"|" \
+    -e 's|^access = "net_pcap0"|access = "net_null1"|' "$work/vxgate.toml" >"$work/idle.toml"
+"$VXGATE" run -c "$work/idle.toml" --duration "$((DURATION + 2))" >"$work/idle.txt" 2>&1 &
+pid=$!
+sleep 1
+cpu_of() { # cpu_of PID → "worker_ticks other_ticks"
+    local w=0 o=0 t name ticks
+    for t in /proc/"$1"/task/*; do
+        name=$(cat "$t/comm" 2>/dev/null || echo gone)
+        ticks=$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0)
+        if [[ $name == vxgate-w* ]]; then w=$((w + ticks)); else o=$((o + ticks)); fi
+    done
+    echo "$w $o"
+}
+read -r w0 o0 < <(cpu_of "$pid")
+sleep "$DURATION"
+read -r w1 o1 < <(cpu_of "$pid")
+wait "$pid" || true
+hz=$(getconf CLK_TCK)
+python3 - "$((w1 - w0))" "$((o1 - o0))" "$hz" "$DURATION" <<'PY'
+import sys
+w, o, hz, d = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+print(f"| idle, no traffic | worker {100*w/hz/d:.0f} % of its core (busy polling) | every other thread {100*o/hz/d:.2f} % of a core |")
+PY
