@@ -19,6 +19,7 @@ pub mod io;
 pub mod loadgen;
 pub mod metrics;
 pub mod pcap;
+pub mod prefetch;
 pub mod reload;
 pub mod runtime;
 pub mod service;

@@ -122,21 +122,9 @@ impl Slot {
 struct Line([Slot; SLOTS_PER_LINE]);
 
 /// Issues a prefetch of the line at `p` into all cache levels.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
 #[inline(always)]
 fn prefetch_line(p: *const Line) {
-    // SAFETY: PREFETCHT0 is only a hint: it never faults and changes no architectural state
-    // whatever the address; `p` also points into a live slot array. SSE is baseline on x86_64.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn prefetch_line(p: *const Line) {
-    let _ = p;
+    crate::prefetch::prefetch(p);
 }
 
 /// What [`FdbMap::check_and_stamp`] found.
