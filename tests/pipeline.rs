@@ -130,6 +130,11 @@ fn a_burst_mixing_vnis_and_senders_is_delivered_per_packet() {
     assert_eq!(h.access_out.drain(), want);
     assert_eq!(h.counters().dropped(DropReason::UnknownVni), 1);
     assert_eq!(h.counters().decap_packets.get(), 6);
+    // Each sender's tunnel counted its own frames (the unknown VNI was dropped before).
+    for (ip, n) in [(R2, 3), (R3, 3)] {
+        let id = h.tunnel(ip);
+        assert_eq!(h.counters().tunnels.read(id)[2], n, "{ip}");
+    }
 }
 
 #[test]
@@ -311,8 +316,20 @@ fn every_decap_drop_reason_is_counted() {
     arp.extend_from_slice(&R2.octets());
     arp.extend_from_slice(&[0; 6]);
     arp.extend_from_slice(&[192, 0, 2, 200]);
-    cases.push((DropReason::ArpNotForUs, arp));
+    cases.push((DropReason::ArpNotForUs, arp.clone()));
     cases.push((DropReason::IcmpNotEcho, icmp_echo(R2_MAC, R2, VTEP_IP, 13)));
+    // Addressed to another station: IPv4 (also broadcast), ARP and anything else, each
+    // refused as not ours whatever it carries.
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    cases.push((DropReason::NotOurMac, f));
+    let mut f = arp.clone();
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x77]);
+    cases.push((DropReason::NotOurMac, f));
+    let mut f = good.clone();
+    f[0] = 0x04;
+    f[12..14].copy_from_slice(&[0x88, 0xb5]);
+    cases.push((DropReason::NotOurMac, f));
 
     for (reason, frame) in cases {
         let mut h = Harness::new(settings());

@@ -156,6 +156,42 @@ fn vxlan_to_a_joined_group_is_decapsulated_and_teaches_the_sender() {
         drops(&h),
         vec![(DropReason::NotOurIp, 1), (DropReason::UnknownVni, 1)]
     );
+
+    // Joining groups opens the door to multicast frames only: unicast to another station is
+    // still not ours; IGMP counts only towards all systems (a report to a group we did not
+    // join is not for us); and an ICMP echo to the group is not answered.
+    let mut h = started(group_settings(3));
+    h.underlay_in.inject(&vxlan_frame(
+        MacAddr([0x02, 0, 0, 0, 0, 0x77]),
+        R2_MAC,
+        R2,
+        VTEP_IP,
+        9,
+        55555,
+        5000,
+        &inner,
+    ));
+    h.underlay_in.inject(&igmp_frame(
+        other_mac,
+        other,
+        &[0x16, 0, 0, 0, 239, 9, 9, 9],
+    ));
+    let mut echo = igmp_frame(GROUP_MAC, GROUP, &[8, 0, 0, 0, 0, 1, 0, 1]);
+    echo[23] = 1; // protocol: ICMP
+    echo[24..26].copy_from_slice(&[0, 0]);
+    let c = cksum(&echo[14..34]);
+    echo[24..26].copy_from_slice(&c.to_be_bytes());
+    h.underlay_in.inject(&echo);
+    h.poll();
+    assert_eq!(
+        drops(&h),
+        vec![
+            (DropReason::NotOurMac, 1),
+            (DropReason::NotOurIp, 1),
+            (DropReason::UnsupportedIpProto, 1)
+        ]
+    );
+    assert!(h.underlay_out.is_empty(), "nothing answered");
 }
 
 #[test]
