@@ -6,8 +6,9 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use vxgate::dataplane::DropReason;
+use vxgate::dataplane::{DropReason, PipelineSettings, VniSettings};
 use vxgate::fdb::{Delta, Event, FdbKey};
+use vxgate::types::VlanId;
 use vxgate::MacAddr;
 
 #[test]
@@ -135,6 +136,51 @@ fn a_burst_mixing_vnis_and_senders_is_delivered_per_packet() {
         let id = h.tunnel(ip);
         assert_eq!(h.counters().tunnels.read(id)[2], n, "{ip}");
     }
+}
+
+/// Only a unicast, non-zero inner source on a VNI that learns is reported; a 14-byte inner
+/// frame (a bare Ethernet header) is still a frame.
+#[test]
+fn decap_learns_only_unicast_sources_on_learning_vnis() {
+    let mut s = PipelineSettings::new(VTEP_IP, VTEP_MAC);
+    s.set_src_port_range(SRC_PORT, SRC_PORT).unwrap();
+    for (id, vlan, learning) in [(5000, None, true), (7000, VlanId::new(700), false)] {
+        s.add_vni(VniSettings {
+            vni: vni(id),
+            vlan,
+            learning,
+            local_learning: false,
+            arp_suppress: false,
+        })
+        .unwrap();
+    }
+    let mut h = Harness::new(s);
+    let multicast_src = MacAddr([0x03, 0, 0, 0, 0, 0x01]);
+    for (id, src) in [
+        (7000, HOST_B),
+        (5000, multicast_src),
+        (5000, MacAddr::ZERO),
+        (5000, HOST_B),
+    ] {
+        let inner = inner_frame(HOST_A, src, 64);
+        h.underlay_in.inject(&vxlan_frame(
+            VTEP_MAC, R2_MAC, R2, VTEP_IP, 7, 55555, id, &inner,
+        ));
+    }
+    let bare = &inner_frame(HOST_A, HOST_B, 64)[..14];
+    h.underlay_in.inject(&vxlan_frame(
+        VTEP_MAC, R2_MAC, R2, VTEP_IP, 7, 55555, 5000, bare,
+    ));
+    h.poll();
+    assert_eq!(h.access_out.drain().len(), 5, "all delivered");
+    assert_eq!(
+        h.events(),
+        vec![Event::Learn {
+            key: FdbKey::new(vni(5000), HOST_B),
+            remote: R2.into()
+        }],
+        "one report: the unicast source on the learning VNI (the bare frame's repeat filtered)"
+    );
 }
 
 #[test]
