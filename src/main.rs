@@ -82,35 +82,7 @@ enum Cmd {
     /// count what comes back on another, and search for the highest rate with no loss (or run
     /// one trial at --rate-mpps). EAL arguments after `--` (e.g. two net_memif servers that the
     /// gateway under test connects to).
-    Loadgen {
-        /// Frames to send, replayed in a loop.
-        #[arg(long, value_name = "FILE")]
-        pcap: PathBuf,
-        /// DPDK port to send into.
-        #[arg(long = "tx", value_name = "PORT")]
-        tx_port: String,
-        /// DPDK port to count received frames on.
-        #[arg(long = "rx", value_name = "PORT")]
-        rx_port: String,
-        /// Seconds each trial sends for.
-        #[arg(long, default_value_t = 2.0)]
-        trial_secs: f64,
-        /// One trial at this rate instead of a search.
-        #[arg(long, value_name = "MPPS")]
-        rate_mpps: Option<f64>,
-        /// Halvings of the search interval after the first, unpaced trial.
-        #[arg(long, default_value_t = 7)]
-        steps: usize,
-        /// Frames expected back per frame sent (3 for a flood to three VTEPs).
-        #[arg(long, default_value_t = 1)]
-        per_frame: u64,
-        /// Seconds to wait for both links (the gateway connecting).
-        #[arg(long, default_value_t = 30.0)]
-        link_wait: f64,
-        /// EAL arguments.
-        #[arg(last = true)]
-        eal: Vec<String>,
-    },
+    Loadgen(LoadgenArgs),
     #[command(flatten)]
     Control(ControlCommand),
 }
@@ -150,27 +122,7 @@ fn main() -> ExitCode {
             },
             hostile,
         ),
-        Cmd::Loadgen {
-            pcap,
-            tx_port,
-            rx_port,
-            trial_secs,
-            rate_mpps,
-            steps,
-            per_frame,
-            link_wait,
-            eal,
-        } => loadgen(LoadgenArgs {
-            pcap,
-            tx_port,
-            rx_port,
-            trial_secs,
-            rate_mpps,
-            steps,
-            per_frame,
-            link_wait,
-            eal,
-        }),
+        Cmd::Loadgen(args) => loadgen(args),
         Cmd::Control(cmd) => vxgate::cli::run(cmd).map_err(anyhow::Error::from),
     };
     match result {
@@ -297,16 +249,35 @@ fn init_logging() {
 }
 
 /// `vxgate loadgen`'s arguments.
+#[derive(clap::Args)]
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
 struct LoadgenArgs {
+    /// Frames to send, replayed in a loop.
+    #[arg(long, value_name = "FILE")]
     pcap: PathBuf,
+    /// DPDK port to send into.
+    #[arg(long = "tx", value_name = "PORT")]
     tx_port: String,
+    /// DPDK port to count received frames on.
+    #[arg(long = "rx", value_name = "PORT")]
     rx_port: String,
+    /// Seconds each trial sends for.
+    #[arg(long, default_value_t = 2.0)]
     trial_secs: f64,
+    /// One trial at this rate instead of a search.
+    #[arg(long, value_name = "MPPS")]
     rate_mpps: Option<f64>,
+    /// Halvings of the search interval after the first, unpaced trial.
+    #[arg(long, default_value_t = 7)]
     steps: usize,
+    /// Frames expected back per frame sent (3 for a flood to three VTEPs).
+    #[arg(long, default_value_t = 1)]
     per_frame: u64,
+    /// Seconds to wait for both links (the gateway connecting).
+    #[arg(long, default_value_t = 30.0)]
     link_wait: f64,
+    /// EAL arguments.
+    #[arg(last = true)]
     eal: Vec<String>,
 }
 
