@@ -356,6 +356,14 @@ fn vxlan_over_ipv6_is_decapsulated_and_every_check_is_its_own_drop() {
     let mut f = good.clone();
     f[14] = 0x40; // version 4 in an IPv6 frame
     cases.push((DropReason::BadIpv6Header, f));
+    // Unicast to another station is not ours, even with an IPv6 address (only multicast, for
+    // neighbour discovery, is taken beside our own MAC); IPv6 has no broadcast.
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x77]);
+    cases.push((DropReason::NotOurMac, f));
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    cases.push((DropReason::UnsupportedEthertype, f));
     for (reason, frame) in cases {
         let mut h = Harness::new(v6_settings());
         h.underlay_in.inject(&frame);
