@@ -20,7 +20,13 @@ cargo build --release --quiet
 VXGATE=target/release/vxgate
 WORK=$(mktemp -d /tmp/vxgate-pktgen.XXXXXX)
 VX=
-cleanup() { [[ -n $VX ]] && kill -INT "$VX" 2>/dev/null; sleep 1; [[ -n ${KEEP:-} ]] || rm -rf "$WORK"; }
+cleanup() {
+    [[ -n $VX ]] && kill -INT "$VX" 2>/dev/null
+    sleep 1
+    # The EALs' runtime dirs of both file prefixes, and the work dir unless KEEP is set.
+    rm -rf /var/run/dpdk/vxpktgen /var/run/dpdk/vxpktgen-pg
+    [[ -n ${KEEP:-} ]] || rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # The demo's gateway with vhost ports, the control socket and metrics in the work dir.
