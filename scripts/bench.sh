@@ -148,11 +148,10 @@ gateway_toml >"$WORK/gateway.toml"
 # pcap-gen reads a whole config: the same gateway with placeholder ports.
 printf '[ports]\naccess = "a"\nunderlay = "u"\n\n' | cat - "$WORK/gateway.toml" >"$WORK/pcapgen.toml"
 
-# vxgate_config NAME ACCESS_PCAP|- UNDERLAY_PCAP|- FRAMES → config path
-vxgate_config() {
-    local name=$1 cfg="$OUT/vxgate-$1.toml" a u
-    read -r a u <<<"$(vdevs "$2" "$3")"
-    local mbufs=$(( $4 * 2 + 8192 ))
+# gateway_config NAME ACCESS_VDEV UNDERLAY_VDEV MBUFS [GATEWAY_TOML] → config path: the EAL
+# with the two vdevs, ports named after them, the gateway, no metrics, the run's socket.
+gateway_config() {
+    local name=$1 a=$2 u=$3 mbufs=$4 gateway=${5:-$WORK/gateway.toml} cfg="$OUT/vxgate-$1.toml"
     {
         echo "[dpdk]"
         echo "eal_args = ["
@@ -168,7 +167,7 @@ vxgate_config() {
         echo "access = \"${a%%,*}\""
         echo "underlay = \"${u%%,*}\""
         echo
-        cat "$WORK/gateway.toml"
+        cat "$gateway"
         echo
         echo "[metrics]"
         echo "enabled = false"
@@ -177,6 +176,13 @@ vxgate_config() {
         echo "socket = \"$WORK/$name.sock\""
     } >"$cfg"
     echo "$cfg"
+}
+
+# vxgate_config NAME ACCESS_PCAP|- UNDERLAY_PCAP|- FRAMES → config path (net_pcap / net_null)
+vxgate_config() {
+    local a u
+    read -r a u <<<"$(vdevs "$2" "$3")"
+    gateway_config "$1" "$a" "$u" "$(( $4 * 2 + 8192 ))"
 }
 
 # vxgate_run NAME CFG [BATCH_FILE] → "rx_Mpps rx_Gbps tx_Mpps p50_us p99_us p999_us drops"
@@ -320,31 +326,11 @@ zeroloss_run() { # zeroloss_run KIND SIZE → "zero_loss_Mpps max_offered_Mpps t
         decap) pcap="$WORK/$name-u.pcap" tx=net_memif1 rx=net_memif0 ;;
         *) echo "bench: zero-loss case $kind unknown" >&2; return 1 ;;
     esac
-    local cfg="$OUT/vxgate-$name.toml"
-    {
-        echo "[dpdk]"
-        echo "eal_args = ["
-        echo '    "-l", "0",'
-        eal_mem "$MODE" | sed 's/.*/    "&",/'
-        echo "    \"--file-prefix=vxbench-$name-$RUN_ID\","
-        echo "    \"--vdev=net_memif0,role=client,socket=$a_sock\","
-        echo "    \"--vdev=net_memif1,role=client,socket=$u_sock\","
-        echo "]"
-        echo "mempool_size = 16383"
-        echo
-        echo "[ports]"
-        echo 'access = "net_memif0"'
-        echo 'underlay = "net_memif1"'
-        echo
-        # memif frames stop at 1518 bytes: the default underlay MTU.
-        grep -v '^underlay_mtu' "$WORK/gateway.toml"
-        echo
-        echo "[metrics]"
-        echo "enabled = false"
-        echo
-        echo "[control]"
-        echo "socket = \"$WORK/$name.sock\""
-    } >"$cfg"
+    # memif frames stop at 1518 bytes: the default underlay MTU.
+    grep -v '^underlay_mtu' "$WORK/gateway.toml" >"$WORK/gateway-memif.toml"
+    local cfg
+    cfg=$(gateway_config "$name" "net_memif0,role=client,socket=$a_sock" \
+        "net_memif1,role=client,socket=$u_sock" 16383 "$WORK/gateway-memif.toml")
     # The generator first (the memif servers), without hugepages: it must not share ours.
     "$BIN" loadgen --pcap "$pcap" --tx "$tx" --rx "$rx" --trial-secs "${ZL_TRIAL_SECS:-1}" \
         --steps "${ZL_STEPS:-6}" -- -l 0 --no-huge -m 512 --no-pci --no-shconf \

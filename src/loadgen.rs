@@ -180,6 +180,17 @@ mod ports {
         Ok(result)
     }
 
+    /// Receives and frees packets for `time`; returns how many.
+    fn receive_for(rx: &mut <Dpdk as Io>::Rx, got: &mut Burst<Mbuf>, time: Duration) -> u64 {
+        let (end, mut n) = (Instant::now() + time, 0u64);
+        while Instant::now() < end {
+            got.clear();
+            n += rx.rx_burst(got, BURST_SIZE) as u64;
+        }
+        got.clear();
+        n
+    }
+
     /// Sends for `o.trial_secs` at `rate` (paced per burst against the clock), receiving all
     /// along, then receives for another 200 ms for what is still in flight.
     fn trial(
@@ -192,11 +203,7 @@ mod ports {
         let mut burst: Burst<Mbuf> = Burst::new();
         let mut got: Burst<Mbuf> = Burst::new();
         // Drain what an earlier trial left.
-        let settle = Instant::now() + Duration::from_millis(100);
-        while Instant::now() < settle {
-            got.clear();
-            rx.rx_burst(&mut got, BURST_SIZE);
-        }
+        receive_for(rx, &mut got, Duration::from_millis(100));
         let (mut offered, mut received, mut next) = (0u64, 0u64, 0usize);
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(o.trial_secs);
@@ -232,12 +239,7 @@ mod ports {
             received += rx.rx_burst(&mut got, BURST_SIZE) as u64;
         }
         let secs = start.elapsed().as_secs_f64();
-        let drain = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < drain {
-            got.clear();
-            received += rx.rx_burst(&mut got, BURST_SIZE) as u64;
-        }
-        got.clear();
+        received += receive_for(rx, &mut got, Duration::from_millis(200));
         Trial {
             rate_pps: rate,
             offered,

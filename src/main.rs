@@ -393,14 +393,9 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
         .collect();
     let (env, ios) = match dpdk::open(&setup) {
         Ok(v) => v,
-        Err(
-            e @ dpdk::DpdkError::Call {
-                call: "rte_eth_dev_start",
-                ..
-            },
-        ) if memif_clients
-            .iter()
-            .any(|p| e.to_string().contains(p.as_str())) =>
+        Err(e)
+            if matches!(&e, dpdk::DpdkError::Call { call: "rte_eth_dev_start", context, .. }
+                if memif_clients.contains(context)) =>
         {
             bail!(
                 "starting DPDK: {e}: a memif client needs its server listening on the socket \
