@@ -17,8 +17,8 @@ shift || true
 cargo +nightly --version >/dev/null 2>&1 ||
     { echo "fuzz: the nightly toolchain is missing (rustup toolchain install nightly)" >&2; exit 1; }
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz from crates.io"
-    cargo install cargo-fuzz --locked --quiet
+    echo "fuzz: installing cargo-fuzz from crates.io" >&2
+    cargo install cargo-fuzz --locked --quiet >&2
 fi
 
 targets=("$@")

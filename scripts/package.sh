@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-release}
 
 if ! cargo deb --version >/dev/null 2>&1; then
-    echo "package: installing cargo-deb from crates.io"
-    cargo install cargo-deb --locked --quiet
+    echo "package: installing cargo-deb from crates.io" >&2
+    cargo install cargo-deb --locked --quiet >&2
 fi
 command -v dpkg-shlibdeps >/dev/null ||
     { echo "package: dpkg-shlibdeps missing (apt-get install dpkg-dev)" >&2; exit 1; }
