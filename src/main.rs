@@ -364,6 +364,9 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     }
 
     init_logging();
+    // Before DPDK's EAL pins this thread to its main lcore: reloads are validated against the
+    // cores the process was given, not the one its main thread was left on.
+    let process_cores = vxgate::config::available_cores();
     let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
     if let Some(d) = duration {
         if !(d.is_finite() && d > 0.0) {
@@ -455,6 +458,7 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
             device_stats: Some(Box::new(stats)),
             port_names: names,
             config_path: Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())),
+            process_cores,
         },
     )
     .context("starting the gateway")?;

@@ -205,6 +205,10 @@ pub struct StartOptions {
     /// The file the configuration was read from: reloads (SIGHUP, `vxgate reload`) re-read
     /// it. Without one, reloads are refused.
     pub config_path: Option<PathBuf>,
+    /// The CPUs this process may run on, taken before anything pinned a thread (DPDK's EAL
+    /// pins the main thread to its main lcore): reloaded files are validated against them and
+    /// the control side is kept on one of them that no worker uses.
+    pub process_cores: Vec<usize>,
 }
 
 impl Default for StartOptions {
@@ -216,6 +220,7 @@ impl Default for StartOptions {
             device_stats: None,
             port_names: PortNames::default(),
             config_path: None,
+            process_cores: crate::config::available_cores(),
         }
     }
 }
@@ -265,8 +270,7 @@ pub fn start<I: Io>(
         });
     }
     let settings = pipeline_settings(cfg, vtep_mac)?;
-    // Before anything is pinned: reloaded files are checked against the process's cores.
-    let cores = crate::config::available_cores();
+    let cores = opts.process_cores.clone();
 
     // Every replica holds the whole table: the learned maximum, the static entries, and room
     // for entries added at run time through the control socket.
@@ -428,8 +432,9 @@ pub fn start<I: Io>(
     // here, and threads inherit their creator's affinity) off the workers' cores, so a scrape
     // or a CLI request never preempts a worker.
     if opts.pin_workers {
-        if let Some(core) = crate::config::available_cores()
-            .into_iter()
+        if let Some(core) = cores
+            .iter()
+            .copied()
             .find(|c| !cfg.workers.cores.contains(c))
         {
             core_affinity::set_for_current(core_affinity::CoreId { id: core });

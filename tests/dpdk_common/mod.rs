@@ -397,10 +397,25 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn spawn(dir: &TempDir, config: &Path, duration_secs: u32) -> Gateway {
+        Gateway::spawn_with(dir, config, duration_secs, false)
+    }
+
+    /// `vxgate run` with its workers pinned to the configured cores, as the packaged service
+    /// runs it.
+    pub fn spawn_pinned(dir: &TempDir, config: &Path, duration_secs: u32) -> Gateway {
+        Gateway::spawn_with(dir, config, duration_secs, true)
+    }
+
+    fn spawn_with(dir: &TempDir, config: &Path, duration_secs: u32, pin: bool) -> Gateway {
         let stdout = dir.path("stdout.txt");
         let stderr = dir.path("stderr.txt");
-        let child = vxgate()
-            .args(["run", "--no-pin", "--duration", &duration_secs.to_string()])
+        let mut cmd = vxgate();
+        cmd.arg("run");
+        if !pin {
+            cmd.arg("--no-pin");
+        }
+        let child = cmd
+            .args(["--duration", &duration_secs.to_string()])
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
