@@ -4,7 +4,8 @@
 //! `#[command(flatten)]`) and calls [`run`].
 //!
 //! Values are passed to the gateway as typed strings and validated there (one parser for config,
-//! socket and CLI); the CLI only checks the shape clap can check.
+//! socket and CLI); the CLI runs that same parser before it connects, so a malformed MAC, VNI
+//! or address is refused as such, with or without a gateway.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -235,10 +236,10 @@ pub fn parse_batch(text: &str) -> Result<Vec<FdbChange>, ControlError> {
         if line.is_empty() {
             continue;
         }
-        let bad = |why: &str| ControlError::Protocol(format!("line {}: {why}: `{line}`", n + 1));
+        let bad = |why: &str| ControlError::Argument(format!("line {}: {why}: `{line}`", n + 1));
         let words: Vec<&str> = line.split_whitespace().collect();
         let vni = |w: &str| w.parse::<u32>().map_err(|_| bad("not a VNI"));
-        changes.push(match words.as_slice() {
+        let change = match words.as_slice() {
             ["add", v, mac, remote] => FdbChange::Add {
                 vni: vni(v)?,
                 mac: (*mac).to_string(),
@@ -249,7 +250,9 @@ pub fn parse_batch(text: &str) -> Result<Vec<FdbChange>, ControlError> {
                 mac: (*mac).to_string(),
             },
             _ => return Err(bad("expected `add VNI MAC REMOTE` or `del VNI MAC`")),
-        });
+        };
+        change.validate().map_err(|why| bad(&why))?;
+        changes.push(change);
     }
     Ok(changes)
 }
@@ -303,11 +306,19 @@ pub fn run_to(cmd: &ControlCommand, out: &mut dyn Write) -> Result<(), ControlEr
         return run_batch(&socket.socket, file, socket.json, out);
     }
     let (socket, req) = cmd.request();
-    let resp = match client::request(socket, &req) {
+    // What the gateway would refuse as malformed is refused here, before connecting: an
+    // operator's typo is not reported as an unreachable socket.
+    let checked = req.validate().map_err(ControlError::Argument);
+    let resp = match checked.and_then(|_| client::request(socket, &req)) {
         Ok(r) => r,
-        // Not even an answer (no gateway there): still one JSON object when asked for.
-        Err(e) if cmd.args().json => Response::error(e.to_string()),
-        Err(e) => return Err(e),
+        Err(e) => {
+            // Not even an answer (a refused argument, no gateway there): still one JSON
+            // object when asked for, and the error itself (not "refused by the gateway").
+            if cmd.args().json {
+                let _ = write_json(out, &Response::error(e.to_string()));
+            }
+            return Err(e);
+        }
     };
     if cmd.args().json {
         write_json(out, &resp)
@@ -432,11 +443,23 @@ mod tests {
                 },
             ]
         );
-        for bad in ["add 5000 m", "del x m", "move 1 m r", "add 1 m r extra"] {
-            let e = parse_batch(&format!("add 1 m r\n{bad}"))
+        let good = "add 1 02:00:00:00:00:01 192.0.2.2";
+        for (bad, why) in [
+            ("add 5000 02:00:00:00:00:01", "expected"),
+            ("del x 02:00:00:00:00:01", "not a VNI"),
+            ("move 1 02:00:00:00:00:01 192.0.2.2", "expected"),
+            ("add 1 02:00:00:00:00:01 192.0.2.2 extra", "expected"),
+            // Values the gateway would refuse are refused before anything is sent.
+            ("add 1 m 192.0.2.2", "not a MAC address"),
+            ("del 0 02:00:00:00:00:01", "VNI 0"),
+            ("add 1 02:00:00:00:00:01 r", "not an IPv4 or IPv6 address"),
+            ("add 1 ff:ff:ff:ff:ff:ff 192.0.2.2", "not a unicast MAC"),
+            ("add 1 02:00:00:00:00:01 224.0.0.1", "not a unicast address"),
+        ] {
+            let e = parse_batch(&format!("{good}\n{bad}"))
                 .unwrap_err()
                 .to_string();
-            assert!(e.contains("line 2"), "{e}");
+            assert!(e.contains("line 2") && e.contains(why), "{bad}: {e}");
         }
     }
 
@@ -444,17 +467,18 @@ mod tests {
         #[test]
         fn batch_lines_read_back_and_any_text_is_refused_or_read_without_panic(
             ops in proptest::collection::vec(
-                (proptest::bool::ANY, 1u32..16_000_000, 0u64..0xffff_ffff_ffff, proptest::array::uniform4(proptest::num::u8::ANY)),
+                (proptest::bool::ANY, 1u32..16_000_000, 0u64..0xffff_ffff_ffff, 1u8..224, proptest::array::uniform3(proptest::num::u8::ANY)),
                 0..50,
             ),
             junk in "\\PC{0,200}",
         ) {
             let mut text = String::new();
             let mut want = Vec::new();
-            for (add, vni, mac, ip) in ops {
-                let mac = crate::MacAddr::from_u64(mac).to_string();
+            for (add, vni, mac, first, rest) in ops {
+                // Unicast and locally administered (never all-zero): what an FDB key may be.
+                let mac = crate::MacAddr::from_u64(mac & !(1 << 40) | (1 << 41)).to_string();
                 if add {
-                    let remote = std::net::Ipv4Addr::from(ip).to_string();
+                    let remote = std::net::Ipv4Addr::new(first, rest[0], rest[1], rest[2]).to_string();
                     text.push_str(&format!("add {vni} {mac} {remote}  # note\n"));
                     want.push(FdbChange::Add { vni, mac, remote });
                 } else {

@@ -52,11 +52,10 @@ pub const MAX_MEMPOOL_CACHE: u32 = 512;
 /// what to fix: the file for `Io`, the key path for `Parse` and `Invalid`.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{key}: {reason}")]
     Parse { key: String, reason: String },
@@ -65,6 +64,14 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The message for a file's error with the file named once (an I/O error already names it).
+    pub fn in_file(&self, file: &Path) -> String {
+        match self {
+            ConfigError::Io { .. } => self.to_string(),
+            _ => format!("{}: {self}", file.display()),
+        }
+    }
+
     /// The key path the error is about (`vni[1].id`), or the file path for an I/O error.
     pub fn key(&self) -> String {
         match self {
@@ -560,9 +567,9 @@ impl Config {
     /// Reads, parses and validates `path` against `cores` (a reload: the calling thread may
     /// be pinned to one core, so the process's cores are taken at start).
     pub fn load_for(path: &Path, cores: &[usize]) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let cfg = Config::from_toml_str(&text)?;
         cfg.validate(cores)?;

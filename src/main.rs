@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use vxgate::cli::ControlCommand;
@@ -166,6 +166,14 @@ fn generate(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What the control socket's place on this machine would make `vxgate run` refuse, told
+/// before any port starts.
+fn check_control_socket(cfg: &Config, path: &Path) -> Result<()> {
+    vxgate::control::server::check_path(&cfg.control.socket)
+        .map(|_| ())
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
 fn check(path: &Path, offline: bool) -> Result<()> {
     let cfg = if offline {
         // Every core the file names counts as available; say which this machine lacks.
@@ -176,6 +184,9 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         cores.extend(here.iter().copied());
         cfg.validate(&cores)
             .with_context(|| format!("{}", path.display()))?;
+        if let Err(e) = check_control_socket(&cfg, path) {
+            eprintln!("vxgate: warning: {e:#} (on this machine)");
+        }
         let missing: Vec<_> = cfg
             .workers
             .cores
@@ -190,7 +201,9 @@ fn check(path: &Path, offline: bool) -> Result<()> {
         }
         cfg
     } else {
-        Config::load(path).with_context(|| format!("{}", path.display()))?
+        let cfg = Config::load(path).map_err(|e| anyhow!(e.in_file(path)))?;
+        check_control_socket(&cfg, path)?;
+        cfg
     };
     println!(
         "{}: ok ({} VNIs, {} static FDB entries, {} workers)",
@@ -210,7 +223,7 @@ fn pcap_gen(
     hostile: bool,
 ) -> Result<()> {
     use vxgate::trafficgen::hostile as h;
-    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+    let cfg = Config::load(path).map_err(|e| anyhow!(e.in_file(path)))?;
     let mut a = trafficgen::access_frames(&cfg, &spec);
     let mut u = trafficgen::underlay_frames(&cfg, &spec);
     if hostile {
@@ -367,7 +380,8 @@ fn run(path: &Path, duration: Option<f64>, pin: bool) -> Result<()> {
     // Before DPDK's EAL pins this thread to its main lcore: reloads are validated against the
     // cores the process was given, not the one its main thread was left on.
     let process_cores = vxgate::config::available_cores();
-    let cfg = Config::load(path).with_context(|| format!("{}", path.display()))?;
+    let cfg = Config::load(path).map_err(|e| anyhow!(e.in_file(path)))?;
+    check_control_socket(&cfg, path)?;
     if let Some(d) = duration {
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration must be a positive number of seconds");

@@ -39,12 +39,8 @@ const RECORD_HEADER_LEN: usize = 16;
 /// Why a pcap file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("file is {0} bytes, shorter than the 24-byte pcap header")]
     TooShort(usize),
     #[error("magic {0:#010x} is not a classic pcap file")]
@@ -144,9 +140,9 @@ pub fn write_frames(path: &Path, frames: &[Vec<u8>]) -> io::Result<()> {
 
 /// Reads every frame of the pcap file at `path`.
 pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, PcapError> {
-    let bytes = std::fs::read(path).map_err(|source| PcapError::Io {
+    let bytes = std::fs::read(path).map_err(|error| PcapError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     parse_frames(&bytes)
 }

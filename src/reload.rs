@@ -167,7 +167,7 @@ impl Reloader {
     /// for `cp.published_generation()` to be applied everywhere.
     pub fn reload(&mut self, cp: &mut ControlPlane) -> Result<ReloadSummary, ReloadError> {
         let new = Config::load_for(&self.path, &self.cores)
-            .map_err(|e| ReloadError::Invalid(format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| ReloadError::Invalid(e.in_file(&self.path)))?;
         self.apply(cp, new)
     }
 

@@ -46,15 +46,15 @@ pub const RUNTIME_STATIC_ENTRIES: usize = 65536;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("pipeline settings: {0}")]
-    Settings(#[from] crate::dataplane::settings::SettingsError),
+    Settings(crate::dataplane::settings::SettingsError),
     #[error("static FDB/neighbour entry rejected: {0}")]
-    Fdb(#[from] FdbError),
+    Fdb(FdbError),
     #[error("{workers} workers configured but the backend provided {queues} queue pairs")]
     QueueCount { workers: usize, queues: usize },
     #[error("metrics: {0}")]
-    Metrics(#[from] MetricsError),
+    Metrics(MetricsError),
     #[error("control: {0}")]
-    Control(#[from] ControlError),
+    Control(ControlError),
     #[error("cannot start worker thread: {0}")]
     Spawn(std::io::Error),
     #[error("worker {worker} could not initialise on core {core}: {reason}")]
@@ -66,6 +66,24 @@ pub enum RuntimeError {
     #[error("replicas did not converge on the static entries within {0:?}")]
     Converge(Duration),
 }
+
+// Each message includes its cause; none is also returned as `source()`, so a reporter that
+// walks the chain prints every cause once.
+macro_rules! runtime_error_from {
+    ($($variant:ident($ty:ty)),* $(,)?) => {$(
+        impl From<$ty> for RuntimeError {
+            fn from(e: $ty) -> Self {
+                RuntimeError::$variant(e)
+            }
+        }
+    )*};
+}
+runtime_error_from!(
+    Settings(crate::dataplane::settings::SettingsError),
+    Fdb(FdbError),
+    Metrics(MetricsError),
+    Control(ControlError),
+);
 
 /// The pipeline's view of the configuration.
 pub fn pipeline_settings(

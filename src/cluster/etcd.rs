@@ -59,11 +59,18 @@ pub struct EtcdSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
     #[error("etcd: {0}")]
-    Client(#[from] etcd_client::Error),
+    Client(etcd_client::Error),
     #[error("{0}")]
     Session(String),
     #[error("cannot read {0}: {1}")]
     File(String, std::io::Error),
+}
+
+// The message includes the client's error; no `source()` as well, so it prints once.
+impl From<etcd_client::Error> for EtcdError {
+    fn from(e: etcd_client::Error) -> Self {
+        EtcdError::Client(e)
+    }
 }
 
 /// Starts the etcd thread. It runs until `stop` is set, then revokes its lease and returns.

@@ -15,9 +15,9 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Sends `req` to the gateway listening on `socket` and returns its answer. A
 /// `Response::Error` is returned as a response, not as an `Err`: the request was delivered.
 pub fn request(socket: &Path, req: &Request) -> Result<Response, ControlError> {
-    let stream = UnixStream::connect(socket).map_err(|source| ControlError::Connect {
+    let stream = UnixStream::connect(socket).map_err(|error| ControlError::Connect {
         path: socket.to_path_buf(),
-        source,
+        error,
     })?;
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;

@@ -43,26 +43,35 @@ pub fn request_channel() -> (Sender<ControlMsg>, Receiver<ControlMsg>) {
 /// Why a control operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("cannot connect to the control socket {path}: {source} (is vxgate running?)")]
+    #[error("cannot connect to the control socket {path}: {error} (is vxgate running?)")]
     Connect {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("control socket {path}: {source}")]
+    #[error("control socket {path}: {error}")]
     Socket {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("control socket I/O: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("malformed control message: {0}")]
     Protocol(String),
+    /// An argument the CLI refuses before it connects (the gateway's own parser says why).
+    #[error("{0}")]
+    Argument(String),
     #[error("vxgate refused the request: {0}")]
     Remote(String),
     #[error("unexpected response: {0}")]
     Unexpected(String),
     #[error("cannot start the control thread: {0}")]
-    Spawn(#[source] std::io::Error),
+    Spawn(std::io::Error),
+}
+
+// Errors print their cause in their own message and do not also return it as `source()`, so a
+// reporter that walks the chain prints every cause once.
+impl From<std::io::Error> for ControlError {
+    fn from(e: std::io::Error) -> Self {
+        ControlError::Io(e)
+    }
 }

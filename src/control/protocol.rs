@@ -157,6 +157,25 @@ fn unicast_ip(s: &str) -> Result<IpAddr, String> {
     Ok(ip)
 }
 
+impl FdbChange {
+    /// Parses the change's strings through the newtypes, as [`Request::validate`] does.
+    pub fn validate(&self) -> Result<BatchOp, String> {
+        Ok(match self {
+            FdbChange::Add {
+                vni: v,
+                mac: m,
+                remote,
+            } => BatchOp::Add {
+                key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+                remote: unicast_ip(remote)?,
+            },
+            FdbChange::Del { vni: v, mac: m } => BatchOp::Del {
+                key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
+            },
+        })
+    }
+}
+
 impl Request {
     /// Parses every string through the newtypes; the error text is meant for the operator.
     pub fn validate(&self) -> Result<Command, String> {
@@ -202,27 +221,7 @@ impl Request {
                 let ops = changes
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| {
-                        let op = || -> Result<BatchOp, String> {
-                            Ok(match c {
-                                FdbChange::Add {
-                                    vni: v,
-                                    mac: m,
-                                    remote,
-                                } => BatchOp::Add {
-                                    key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
-                                    remote: unicast_ip(remote)?,
-                                },
-                                FdbChange::Del { vni: v, mac: m } => BatchOp::Del {
-                                    key: FdbKey::new(vni(*v)?, unicast_mac(m)?),
-                                },
-                            })
-                        };
-                        (i, op())
-                    })
-                    .map(|(i, r): (usize, Result<BatchOp, String>)| {
-                        r.map_err(|e| format!("change {i}: {e}"))
-                    })
+                    .map(|(i, c)| c.validate().map_err(|e| format!("change {i}: {e}")))
                     .collect::<Result<Vec<_>, String>>()?;
                 Command::FdbBatch(ops)
             }

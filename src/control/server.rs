@@ -145,22 +145,28 @@ fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
     result
 }
 
-/// Prepares the socket path: creates and checks the directory, removes a stale socket.
-fn prepare(path: &Path) -> Result<(), ControlError> {
-    let err = |source| ControlError::Socket {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
+fn socket_dir(path: &Path) -> &Path {
+    path.parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(err)?;
-    check_dir(dir).map_err(err)?;
+        .unwrap_or_else(|| Path::new("."))
+}
+
+/// Refuses a socket path that [`serve`] would refuse, without changing anything: a directory
+/// another user could write to, a file that is not a socket, a socket another vxgate serves.
+/// `vxgate run` calls it before it touches a port, `vxgate check` to report it. Returns
+/// whether a stale socket (nobody listening) is there to be replaced.
+pub fn check_path(path: &Path) -> Result<bool, ControlError> {
+    let err = |error| ControlError::Socket {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dir = socket_dir(path);
+    match std::fs::metadata(dir) {
+        Ok(_) => check_dir(dir).map_err(err)?,
+        // `serve` creates it, owned by this user.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(err(e)),
+    }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if UnixStream::connect(path).is_ok() {
@@ -169,16 +175,30 @@ fn prepare(path: &Path) -> Result<(), ControlError> {
                     "another vxgate is listening on it",
                 )));
             }
-            std::fs::remove_file(path).map_err(err)?;
+            Ok(true)
         }
-        Ok(_) => {
-            return Err(err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "exists and is not a socket; refusing to remove it",
-            )))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
+        Ok(_) => Err(err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "exists and is not a socket; refusing to remove it",
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(err(e)),
+    }
+}
+
+/// Prepares the socket path: creates and checks the directory, removes a stale socket.
+fn prepare(path: &Path) -> Result<(), ControlError> {
+    let err = |error| ControlError::Socket {
+        path: path.to_path_buf(),
+        error,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(socket_dir(path))
+        .map_err(err)?;
+    if check_path(path)? {
+        std::fs::remove_file(path).map_err(err)?;
     }
     Ok(())
 }
@@ -190,9 +210,9 @@ pub fn serve(
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ControlError> {
     prepare(path)?;
-    let err = |source| ControlError::Socket {
+    let err = |error| ControlError::Socket {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let listener = bind_private(path).map_err(err)?;
     listener.set_nonblocking(true).map_err(err)?;

@@ -53,15 +53,15 @@ pub struct SavedState {
 /// Why a state file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: not a vxgate state file: {source}")]
+    #[error("{path}: not a vxgate state file: {error}")]
     Format {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: state version {found}, this vxgate reads version {STATE_VERSION}")]
     Version { path: PathBuf, found: u32 },
@@ -76,14 +76,14 @@ pub fn unix_now() -> u64 {
 
 /// Writes `state` to `path` atomically (temporary file, then rename), mode 0600.
 pub fn save(path: &Path, state: &SavedState) -> Result<(), StateError> {
-    let io = |source| StateError::Io {
+    let io = |error| StateError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let tmp = path.with_extension("tmp");
-    let json = serde_json::to_vec(state).map_err(|source| StateError::Format {
+    let json = serde_json::to_vec(state).map_err(|error| StateError::Format {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -105,18 +105,17 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(StateError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             })
         }
     };
-    let state: SavedState =
-        serde_json::from_slice(&bytes).map_err(|source| StateError::Format {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let state: SavedState = serde_json::from_slice(&bytes).map_err(|error| StateError::Format {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if state.version != STATE_VERSION {
         return Err(StateError::Version {
             path: path.to_path_buf(),

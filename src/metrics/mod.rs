@@ -29,13 +29,20 @@ pub enum MetricsError {
     #[error("metrics address {0} is not loopback; set allow_remote to expose it")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
-    Bind(SocketAddr, #[source] std::io::Error),
+    Bind(SocketAddr, std::io::Error),
     #[error("cannot start the metrics thread: {0}")]
-    Spawn(#[source] std::io::Error),
+    Spawn(std::io::Error),
     #[error("histogram: {0}")]
     Histogram(String),
     #[error("prometheus: {0}")]
-    Prometheus(#[from] prometheus::Error),
+    Prometheus(prometheus::Error),
     #[error("encoding metrics: {0}")]
     Encode(String),
+}
+
+// The message includes the cause; no `source()` as well (see `ControlError`).
+impl From<prometheus::Error> for MetricsError {
+    fn from(e: prometheus::Error) -> Self {
+        MetricsError::Prometheus(e)
+    }
 }
