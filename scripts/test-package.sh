@@ -21,8 +21,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-deb=$(PROFILE=${PROFILE:-dev} scripts/package.sh)
-say "built $deb ($(du -h "$deb" | cut -f1))"
+# Built as on a fresh machine: cargo-deb out of reach (a CARGO_HOME of this test's own, with
+# the toolchain and the downloaded crate sources but no installed tools, and no PATH entry
+# that holds cargo-deb), so package.sh installs it first; its standard output must still be
+# the package's path alone, the one line test.sh and this script read.
+real_home=${CARGO_HOME:-$HOME/.cargo}
+home=$WORK/cargo-home
+mkdir -p "$home/bin"
+for t in cargo rustc rustdoc; do ln -s "$(command -v "$t")" "$home/bin/$t"; done
+for d in registry git; do [[ -d $real_home/$d ]] && ln -s "$real_home/$d" "$home/$d"; done
+path=$home/bin
+while IFS= read -r -d: dir; do
+    [[ -n $dir && ! -x $dir/cargo-deb ]] && path+=":$dir"
+done <<<"$PATH:"
+CARGO_HOME=$home RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup} PATH=$path \
+    PROFILE=${PROFILE:-dev} scripts/package.sh >"$WORK/package.out" ||
+    die "scripts/package.sh failed without cargo-deb installed"
+[[ -x $home/bin/cargo-deb ]] || die "package.sh did not install cargo-deb into its CARGO_HOME"
+lines=$(wc -l <"$WORK/package.out")
+deb=$(tail -n 1 "$WORK/package.out")
+[[ $lines -eq 1 && $deb == *.deb && -f $deb ]] ||
+    die "package.sh's standard output is not one existing .deb: $(cat "$WORK/package.out")"
+say "built $deb ($(du -h "$deb" | cut -f1)), cargo-deb installed on first use"
 
 files=$(dpkg-deb -c "$deb" | awk '{print $NF}')
 for f in ./usr/bin/vxgate ./etc/vxgate/gateway.toml ./lib/systemd/system/vxgate.service \
