@@ -48,7 +48,7 @@ mkdir -p "$WORK"
 # testpmd and the EAL leave a runtime dir (with the telemetry socket) per file prefix.
 trap 'rm -rf /var/run/dpdk/vxbench-*-"$RUN_ID" "$WORK"' EXIT
 
-command -v dpdk-testpmd >/dev/null || scripts/setup.sh
+command -v dpdk-testpmd >/dev/null || scripts/setup.sh >&2
 TESTPMD=$(command -v dpdk-testpmd)
 
 echo "== building release (once)" >&2

@@ -12,13 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [[ ${1:-} == fleet ]]; then
-    scripts/setup.sh
+    scripts/setup.sh >&2
     cargo build --release --quiet
     VXGATE=target/release/vxgate exec scripts/test-fleet.sh --demo
 fi
 
 DURATION=${DURATION:-10}
-scripts/setup.sh
+scripts/setup.sh >&2
 cargo build --release --quiet
 VXGATE=target/release/vxgate
 

@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VXGATE=${VXGATE:-target/debug/vxgate}
-[[ -x $VXGATE ]] || cargo build --quiet
+# Built every time unless given: a binary left by an earlier run may be stale, or built
+# without DPDK by `cargo test --no-default-features`.
+if [[ -z ${VXGATE:-} ]]; then
+    cargo build --quiet
+    VXGATE=target/debug/vxgate
+fi
 work=$(mktemp -d /tmp/vxgate-prom.XXXXXX)
 vx_pid=""; prom_pid=""
 cleanup() {

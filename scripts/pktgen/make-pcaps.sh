@@ -16,8 +16,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 CONFIG=${1:?usage: make-pcaps.sh CONFIG [OUT_DIR]}
 OUT=${2:-out/pktgen}
-VXGATE=${VXGATE:-target/release/vxgate}
-[[ -x $VXGATE ]] || { cargo build --release --quiet; VXGATE=target/release/vxgate; }
+# Built every time unless given: a binary left by an earlier run may be from another commit.
+if [[ -z ${VXGATE:-} ]]; then
+    cargo build --release --quiet
+    VXGATE=target/release/vxgate
+fi
 mkdir -p "$OUT"
 "$VXGATE" pcap-gen --config "$CONFIG" --access "$OUT/access.pcap" --underlay "$OUT/underlay.pcap" \
     --sizes "${SIZES:-64,512,1468}" --frames "${FRAMES:-1024}" --broadcast-every "${BROADCAST_EVERY:-0}"
