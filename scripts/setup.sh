@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(dpdk dpdk-dev libdpdk-dev libclang-dev clang pkg-config libpcap-dev tshark
           python3-scapy prometheus iproute2 ethtool iputils-ping curl etcd-server etcd-client
-          protobuf-compiler valgrind systemd dpkg-dev gnuplot-nox)
+          protobuf-compiler valgrind systemd dpkg-dev gnuplot-nox openssl)
 HUGEPAGES=${HUGEPAGES:-512}
 
 SUDO=()

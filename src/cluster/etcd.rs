@@ -58,19 +58,74 @@ pub struct EtcdSettings {
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum EtcdError {
+    /// The client's error with its whole chain of causes in one message (tonic's transport
+    /// error says only "transport error"; why, e.g. an unknown certificate issuer, is below).
     #[error("etcd: {0}")]
-    Client(etcd_client::Error),
+    Client(String),
     #[error("{0}")]
     Session(String),
     #[error("cannot read {0}: {1}")]
     File(String, std::io::Error),
 }
 
-// The message includes the client's error; no `source()` as well, so it prints once.
 impl From<etcd_client::Error> for EtcdError {
     fn from(e: etcd_client::Error) -> Self {
-        EtcdError::Client(e)
+        let mut message = chain_message(&e);
+        if let Some(hint) = setting_to_check(&message) {
+            message.push_str(" (");
+            message.push_str(hint);
+            message.push(')');
+        }
+        EtcdError::Client(message)
     }
+}
+
+/// Which of the operator's `[cluster]` settings an error from etcd points at, as the TLS
+/// library and etcd word it.
+fn setting_to_check(message: &str) -> Option<&'static str> {
+    const HINTS: &[(&str, &str)] = &[
+        (
+            "UnknownIssuer",
+            "the server's certificate is not signed by the CA in cluster.tls.ca",
+        ),
+        (
+            "NotValidForName",
+            "the server's certificate does not name this endpoint: check cluster.etcd or cluster.tls.domain",
+        ),
+        (
+            "BadCertificate",
+            "the server refused this gateway's client certificate: check cluster.tls.cert and cluster.tls.key",
+        ),
+        (
+            "CertificateRequired",
+            "the server requires a client certificate: set cluster.tls.cert and cluster.tls.key",
+        ),
+        (
+            "invalid user ID or password",
+            "check cluster.user and cluster.password",
+        ),
+        ("permission denied", "the user's role does not reach cluster.prefix"),
+    ];
+    HINTS
+        .iter()
+        .find(|(found, _)| message.contains(found))
+        .map(|(_, hint)| *hint)
+}
+
+/// `e` and each of its causes, joined by ": ", leaving out a cause whose text the message
+/// already holds (many errors print their source in their own message as well).
+fn chain_message(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
 }
 
 /// Starts the etcd thread. It runs until `stop` is set, then revokes its lease and returns.
@@ -142,6 +197,7 @@ impl EtcdSource {
             match self.session(&mut client).await {
                 Ok(()) => break,
                 Err(e) => {
+                    let e = self.with_identity_hint(e);
                     self.state.connected.store(false, Ordering::Relaxed);
                     ClusterState::inc(&self.state.errors);
                     self.state.set_detail(e.to_string());
@@ -176,6 +232,31 @@ impl EtcdSource {
                     self.pending_deletes.push_back(key);
                 }
             }
+        }
+    }
+
+    /// A TLS connection that fails without a client certificate configured: with TLS 1.3
+    /// the server's refusal of the missing certificate often arrives as a closed connection,
+    /// not as an alert that names it, so say what this gateway did not send.
+    fn with_identity_hint(&self, e: EtcdError) -> EtcdError {
+        let no_identity = self
+            .s
+            .cluster
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.cert.is_none());
+        match e {
+            EtcdError::Client(m)
+                if no_identity
+                    && setting_to_check(&m).is_none()
+                    && (m.contains("transport error") || m.contains("connection closed")) =>
+            {
+                EtcdError::Client(format!(
+                    "{m} (this gateway sends no client certificate: if etcd runs with \
+                     --client-cert-auth, set cluster.tls.cert and cluster.tls.key)"
+                ))
+            }
+            e => e,
         }
     }
 
@@ -477,5 +558,41 @@ impl EtcdSource {
             ClusterState::inc(&self.state.deletes);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain_message;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_once() {
+        let e = Layer(
+            "transport error",
+            Some(Box::new(Layer(
+                "error trying to connect: invalid peer certificate: UnknownIssuer",
+                Some(Box::new(Layer(
+                    "invalid peer certificate: UnknownIssuer",
+                    None,
+                ))),
+            ))),
+        );
+        assert_eq!(
+            chain_message(&e),
+            "transport error: error trying to connect: invalid peer certificate: UnknownIssuer"
+        );
     }
 }

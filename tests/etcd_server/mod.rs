@@ -13,6 +13,18 @@ pub struct EtcdServer {
     pub dir: PathBuf,
     pub client_port: u16,
     peer_port: u16,
+    tls: Option<ServerTls>,
+}
+
+/// PEM files for an etcd that serves clients over TLS and requires their certificates
+/// (`--client-cert-auth`), and the client identity its own health checks use.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -25,6 +37,15 @@ fn free_port() -> u16 {
 impl EtcdServer {
     /// Starts etcd and waits until it answers.
     pub fn start(name: &str) -> EtcdServer {
+        EtcdServer::start_with(name, None)
+    }
+
+    /// Starts etcd serving clients over TLS only, with client certificates required.
+    pub fn start_tls(name: &str, tls: ServerTls) -> EtcdServer {
+        EtcdServer::start_with(name, Some(tls))
+    }
+
+    fn start_with(name: &str, tls: Option<ServerTls>) -> EtcdServer {
         let dir = std::env::temp_dir().join(format!("vxgate-etcd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -33,20 +54,43 @@ impl EtcdServer {
             dir,
             client_port: free_port(),
             peer_port: free_port(),
+            tls,
         };
         s.restart();
         s
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `etcdctl` towards this server (with the client identity when it serves TLS).
+    pub fn etcdctl(&self) -> Command {
+        let mut c = Command::new("etcdctl");
+        c.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.url()))
+            .arg("--dial-timeout=2s");
+        if let Some(t) = &self.tls {
+            c.arg(format!("--cacert={}", t.ca.display()))
+                .arg(format!("--cert={}", t.client_cert.display()))
+                .arg(format!("--key={}", t.client_key.display()));
+        }
+        c
     }
 
     /// (Re)starts the server on the same ports and data.
     pub fn restart(&mut self) {
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::File::create(self.dir.join("etcd.log")).unwrap();
-        let child = Command::new("etcd")
+        let mut etcd = Command::new("etcd");
+        if let Some(t) = &self.tls {
+            etcd.arg(format!("--cert-file={}", t.cert.display()))
+                .arg(format!("--key-file={}", t.key.display()))
+                .arg(format!("--trusted-ca-file={}", t.ca.display()))
+                .arg("--client-cert-auth");
+        }
+        let child = etcd
             .arg("--name=t")
             .arg(format!("--data-dir={}", self.dir.join("data").display()))
             .arg(format!("--listen-client-urls={}", self.url()))
@@ -64,9 +108,8 @@ impl EtcdServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ok = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .arg(format!("--endpoints={}", self.url()))
+            let ok = self
+                .etcdctl()
                 .args(["endpoint", "health"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
